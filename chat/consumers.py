@@ -1,0 +1,243 @@
+"""The chat's WebSocket consumer: one instance per connection.
+
+Thin on purpose: parsing and validation live in `protocol`, limits in
+`ratelimit`, names in `presence`, settings in `conf`. A connection joins its
+room's group on its first valid `message` or `join` and from then on relays
+through the channel layer to the other members.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from . import protocol
+from .conf import ChatConfig, RoomStatus, get_config
+from .ids import new_message_id, now_ms
+from .presence import get_presence
+from .protocol import JoinFrame, MessageFrame, PingFrame, ProtocolError, TypingFrame
+from .ratelimit import EventWindow, TokenBucket
+from .rooms import DEFAULT_ROOM, group_name
+
+logger = logging.getLogger(__name__)
+
+# SPEC: a connection sending over 50 malformed frames in 10 s is closed.
+ERROR_LIMIT = 50
+ERROR_WINDOW_SECONDS = 10.0
+
+# The one event type sent through the channel layer: an already encoded
+# frame for every member of the group except its sender.
+BROADCAST = "chat.broadcast"
+
+
+class ChatConsumer(AsyncJsonWebsocketConsumer):
+    """A member of one room, from handshake to disconnect."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.room = DEFAULT_ROOM
+        self.group = group_name(DEFAULT_ROOM)
+        self.name: str | None = None
+        self.closing = False
+        self.presence = get_presence()
+        self.bucket: TokenBucket | None = None
+        self.errors = EventWindow(limit=ERROR_LIMIT, seconds=ERROR_WINDOW_SECONDS)
+        self.last_typing = -math.inf
+
+    async def __call__(self, scope, receive, send) -> None:
+        """Run the consumer; whatever ends it, free the name and tell the room."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.leave()
+
+    async def connect(self) -> None:
+        """Accept, then close at once with a code the page explains if the room is not open."""
+        self.room = self.scope["url_route"]["kwargs"].get("room", DEFAULT_ROOM)
+        self.group = group_name(self.room)
+        config = await get_config()
+        self.bucket = TokenBucket(rate=config.rate_limit_per_second, burst=config.rate_limit_burst)
+        await self.accept()
+        status = config.room_status(self.room)
+        if status is RoomStatus.MISSING:
+            await self.close_with(protocol.CLOSE_NO_SUCH_ROOM)
+        elif status is RoomStatus.CLOSED:
+            await self.close_with(protocol.CLOSE_ROOM_CLOSED)
+
+    async def disconnect(self, code: int) -> None:
+        """The socket is gone: leave the room."""
+        await self.leave()
+
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
+        """Handle one client frame; a protocol error is answered, never fatal."""
+        if self.closing:
+            return
+        if (
+            text_data is not None
+            and len(text_data) * 4 > settings.CHAT_MAX_FRAME_BYTES
+            and (len(text_data.encode()) > settings.CHAT_MAX_FRAME_BYTES)
+        ):
+            # Servers configured as the README says close these with 1009 first.
+            await self.close_with(protocol.CLOSE_TOO_BIG)
+            return
+        try:
+            content = protocol.decode(text_data, bytes_data)
+            await self.receive_json(content)
+        except ProtocolError as error:
+            await self.refuse(error)
+
+    async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
+        """Act on one decoded frame."""
+        frame = protocol.parse(content)
+        if isinstance(frame, PingFrame):
+            await self.send_json(protocol.pong_frame())
+            return
+        config = await get_config()
+        if isinstance(frame, MessageFrame):
+            await self.say(frame, config)
+        elif isinstance(frame, JoinFrame):
+            if self.name is not None:
+                raise ProtocolError(
+                    protocol.ALREADY_JOINED,
+                    f"You have already joined as {self.name}.",
+                    frame.client_id,
+                )
+            await self.join(frame.name, config, client_id=frame.client_id)
+        elif isinstance(frame, TypingFrame):
+            await self.typing(frame, config)
+
+    async def join(
+        self,
+        raw_name: str,
+        config: ChatConfig,
+        *,
+        client_id: str | None,
+        message: str | None = None,
+    ) -> None:
+        """Claim a name, enter the room's group and tell everyone.
+
+        With `message`, the first chat message of a tutorial-style frame: it is
+        checked before anybody hears of the join, so a bad one changes nothing.
+        """
+        name = protocol.clean_name(raw_name, max_length=config.max_name_length, client_id=client_id)
+        claim = await self.presence.claim(room=self.room, name=name, member=self.channel_name)
+        if not claim.won:
+            raise ProtocolError(
+                protocol.NAME_TAKEN,
+                f"Somebody in this room is already called {name}; please choose another name.",
+                client_id,
+            )
+        if message is not None:
+            try:
+                self.check_can_say(message, config, client_id=client_id)
+            except ProtocolError:
+                await self.presence.release(room=self.room, name=name, member=self.channel_name)
+                raise
+        self.name = name
+        members = claim.members or [name]
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.send_json(protocol.joined_frame(room=self.room, name=name, members=members))
+        await self.broadcast(protocol.presence_frame(event="join", name=name, count=len(members)))
+
+    async def say(self, frame: MessageFrame, config: ChatConfig) -> None:
+        """Relay a chat message to the other members, joining first if need be."""
+        if self.name is None:
+            if frame.name is None:
+                raise ProtocolError(
+                    protocol.NOT_JOINED,
+                    "Join first: send your name with your first message.",
+                    frame.client_id,
+                )
+            await self.join(frame.name, config, client_id=frame.client_id, message=frame.message)
+        else:
+            if frame.name is not None and frame.name.strip() != self.name:
+                raise ProtocolError(
+                    protocol.NAME_MISMATCH,
+                    f"You joined as {self.name}; you cannot send as somebody else.",
+                    frame.client_id,
+                )
+            self.check_can_say(frame.message, config, client_id=frame.client_id)
+        message_id, ts = new_message_id(), now_ms()
+        await self.broadcast(
+            protocol.message_frame(
+                room=self.room, name=self.name, message=frame.message, id=message_id, ts=ts
+            )
+        )
+        if frame.client_id is not None:
+            await self.send_json(
+                protocol.ack_frame(client_id=frame.client_id, id=message_id, ts=ts)
+            )
+
+    def check_can_say(self, message: str, config: ChatConfig, *, client_id: str | None) -> None:
+        """Check a chat message's text, then take a rate-limit token for it."""
+        protocol.check_message(message, max_length=config.max_message_length, client_id=client_id)
+        assert self.bucket is not None
+        self.bucket.configure(rate=config.rate_limit_per_second, burst=config.rate_limit_burst)
+        if not self.bucket.allow():
+            raise ProtocolError(
+                protocol.RATE_LIMITED,
+                "You are sending messages too fast; wait a moment and try again.",
+                client_id,
+            )
+
+    async def typing(self, frame: TypingFrame, config: ChatConfig) -> None:
+        """Tell the others this member is typing, at most once per interval."""
+        if self.name is None:
+            raise ProtocolError(
+                protocol.NOT_JOINED, "Join the room before sending typing events.", frame.client_id
+            )
+        now = time.monotonic()
+        if now - self.last_typing < config.typing_interval_seconds:
+            return
+        self.last_typing = now
+        await self.broadcast(protocol.typing_frame(name=self.name))
+
+    async def refuse(self, error: ProtocolError) -> None:
+        """Answer a bad frame; too many of them in a row close the connection."""
+        await self.send_json(protocol.error_frame(error))
+        if error.code != protocol.RATE_LIMITED and self.errors.record():
+            logger.info("closing %s in room %s: too many bad frames", self.channel_name, self.room)
+            await self.close_with(protocol.CLOSE_TOO_MANY_ERRORS)
+
+    async def leave(self) -> None:
+        """Leave the room once: drop the group, free the name, tell the others."""
+        name, self.name = self.name, None
+        if name is None:
+            return
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+        count = await self.presence.release(room=self.room, name=name, member=self.channel_name)
+        if count is not None:
+            await self.broadcast(protocol.presence_frame(event="leave", name=name, count=count))
+
+    async def broadcast(self, frame: dict[str, Any]) -> None:
+        """Send a frame to every other member of the room, encoded once for all."""
+        await self.channel_layer.group_send(
+            self.group,
+            {"type": BROADCAST, "sender": self.channel_name, "text": protocol.encode(frame)},
+        )
+
+    async def chat_broadcast(self, event: dict[str, Any]) -> None:
+        """A frame from the room: pass it on unless this connection sent it."""
+        if event["sender"] != self.channel_name and not self.closing:
+            await self.send(text_data=event["text"])
+
+    async def send_json(self, content: dict[str, Any], close: bool = False) -> None:
+        """Send one frame to this connection, unless it is closing."""
+        if not self.closing:
+            await super().send_json(content, close=close)
+
+    async def close_with(self, code: int) -> None:
+        """Close with an application code; later frames and events are ignored."""
+        self.closing = True
+        await self.close(code=code)
+
+    @classmethod
+    async def encode_json(cls, content: dict[str, Any]) -> str:
+        return protocol.encode(content)

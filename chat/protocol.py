@@ -1,0 +1,196 @@
+"""The wire protocol: parse and validate client frames, build server frames.
+
+Pure functions and dataclasses, no I/O, so every rule is testable without a
+socket. Validation follows SPEC's order: type errors first, then name errors,
+then message errors.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+# Longest client_id echoed back; it is the client's own correlation token.
+MAX_CLIENT_ID_LENGTH = 128
+
+# Close codes. Applications may only send 1000 and 3000-4999, so our own
+# policy closes are 4xxx; 1009 for an oversized frame comes from the server.
+CLOSE_TOO_BIG = 4009  # only if a server was started without its size limit
+CLOSE_TOO_MANY_ERRORS = 4008
+CLOSE_ROOM_CLOSED = 4403
+CLOSE_NO_SUCH_ROOM = 4404
+
+# Error codes (SPEC "Bad input").
+INVALID_JSON = "invalid_json"
+INVALID_FRAME = "invalid_frame"
+INVALID_MESSAGE = "invalid_message"
+NAME_INVALID = "name_invalid"
+NAME_TAKEN = "name_taken"
+NAME_MISMATCH = "name_mismatch"
+ALREADY_JOINED = "already_joined"
+MESSAGE_EMPTY = "message_empty"
+MESSAGE_TOO_LONG = "message_too_long"
+RATE_LIMITED = "rate_limited"
+NOT_JOINED = "not_joined"
+
+
+class ProtocolError(Exception):
+    """A client frame broke the protocol; answered with an `error` frame."""
+
+    def __init__(self, code: str, detail: str, client_id: str | None = None) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.client_id = client_id
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFrame:
+    message: str
+    name: str | None = None
+    client_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JoinFrame:
+    name: str
+    client_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TypingFrame:
+    client_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PingFrame:
+    client_id: str | None = None
+
+
+ClientFrame = MessageFrame | JoinFrame | TypingFrame | PingFrame
+
+
+def decode(text: str | None, data: bytes | None) -> dict[str, Any]:
+    """Turn one WebSocket payload into a JSON object, or raise ProtocolError."""
+    if text is None:
+        raise ProtocolError(INVALID_FRAME, "Binary frames are not supported; send JSON text.")
+    try:
+        content = json.loads(text)
+    except ValueError:
+        raise ProtocolError(INVALID_JSON, "That frame is not valid JSON.") from None
+    if not isinstance(content, dict):
+        raise ProtocolError(INVALID_FRAME, "A frame must be a JSON object.")
+    return content
+
+
+def parse(content: dict[str, Any]) -> ClientFrame:
+    """Check a frame's type and field types; names and texts are checked later."""
+    raw_client_id = content.get("client_id")
+    client_id = raw_client_id if _valid_client_id(raw_client_id) else None
+    if raw_client_id is not None and client_id is None:
+        raise ProtocolError(
+            INVALID_MESSAGE,
+            f"client_id must be a string of at most {MAX_CLIENT_ID_LENGTH} characters.",
+        )
+    frame_type = content.get("type", "message")
+    if frame_type == "message":
+        message = content.get("message")
+        name = content.get("name")
+        if not isinstance(message, str):
+            raise ProtocolError(
+                INVALID_MESSAGE, 'A message needs a text field "message".', client_id
+            )
+        if name is not None and not isinstance(name, str):
+            raise ProtocolError(INVALID_MESSAGE, 'The field "name" must be text.', client_id)
+        return MessageFrame(message=message, name=name, client_id=client_id)
+    if frame_type == "join":
+        name = content.get("name")
+        if not isinstance(name, str):
+            raise ProtocolError(INVALID_MESSAGE, 'A join needs a text field "name".', client_id)
+        return JoinFrame(name=name, client_id=client_id)
+    if frame_type == "typing":
+        return TypingFrame(client_id=client_id)
+    if frame_type == "ping":
+        return PingFrame(client_id=client_id)
+    if not isinstance(frame_type, str):
+        raise ProtocolError(INVALID_MESSAGE, 'The field "type" must be text.', client_id)
+    raise ProtocolError(
+        INVALID_MESSAGE,
+        f"Unknown frame type {frame_type[:40]!r}; use message, join, typing or ping.",
+        client_id,
+    )
+
+
+def _valid_client_id(value: object) -> bool:
+    return isinstance(value, str) and len(value) <= MAX_CLIENT_ID_LENGTH
+
+
+def clean_name(raw: str, *, max_length: int, client_id: str | None = None) -> str:
+    """Trim a name and check it; the trimmed name is the one joined and relayed."""
+    name = raw.strip()
+    if not name:
+        raise ProtocolError(NAME_INVALID, "Please choose a name.", client_id)
+    if len(name) > max_length:
+        raise ProtocolError(
+            NAME_INVALID, f"Names can be at most {max_length} characters long.", client_id
+        )
+    if any(unicodedata.category(char) == "Cc" for char in name):
+        raise ProtocolError(NAME_INVALID, "Names cannot contain control characters.", client_id)
+    return name
+
+
+def check_message(text: str, *, max_length: int, client_id: str | None = None) -> None:
+    """Refuse an empty or over-long chat message."""
+    if not text.strip():
+        raise ProtocolError(MESSAGE_EMPTY, "Cannot send an empty message.", client_id)
+    if len(text) > max_length:
+        raise ProtocolError(
+            MESSAGE_TOO_LONG,
+            f"Messages can be at most {max_length} characters long; this one has {len(text)}.",
+            client_id,
+        )
+
+
+# Server frames.
+
+
+def message_frame(*, room: str, name: str, message: str, id: str, ts: int) -> dict[str, Any]:
+    return {"type": "message", "room": room, "name": name, "message": message, "id": id, "ts": ts}
+
+
+def ack_frame(*, client_id: str, id: str, ts: int) -> dict[str, Any]:
+    return {"type": "ack", "client_id": client_id, "id": id, "ts": ts}
+
+
+def joined_frame(*, room: str, name: str, members: list[str]) -> dict[str, Any]:
+    return {"type": "joined", "room": room, "name": name, "members": members}
+
+
+def presence_frame(*, event: str, name: str, count: int) -> dict[str, Any]:
+    return {"type": "presence", "event": event, "name": name, "count": count}
+
+
+def presence_diff_frame(*, joins: list[str], leaves: list[str], count: int) -> dict[str, Any]:
+    return {"type": "presence", "event": "diff", "joins": joins, "leaves": leaves, "count": count}
+
+
+def typing_frame(*, name: str) -> dict[str, Any]:
+    return {"type": "typing", "name": name}
+
+
+def pong_frame() -> dict[str, Any]:
+    return {"type": "pong"}
+
+
+def error_frame(error: ProtocolError) -> dict[str, Any]:
+    frame: dict[str, Any] = {"type": "error", "code": error.code, "detail": error.detail}
+    if error.client_id is not None:
+        frame["client_id"] = error.client_id
+    return frame
+
+
+def encode(frame: dict[str, Any]) -> str:
+    """One frame as compact JSON text; non-ASCII stays as is (the frame is UTF-8)."""
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,25 @@
+"""The ASGI application: HTTP through Django, WebSockets through Channels."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
+
+# Set up Django (apps, models) before anything imports the consumers.
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from chat import daphne_limits  # noqa: E402
+from chat.origin import AllowedHostsOrNoOriginValidator  # noqa: E402
+from chat.routing import websocket_urlpatterns  # noqa: E402
+
+daphne_limits.install()
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOrNoOriginValidator(URLRouter(websocket_urlpatterns)),
+    }
+)
