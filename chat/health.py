@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from channels.layers import get_channel_layer
+from redis.exceptions import RedisError
 
 from .presence import get_presence
 
@@ -35,7 +36,7 @@ async def probe() -> dict[str, str]:
             await asyncio.wait_for(check, PROBE_TIMEOUT_SECONDS)
         except TimeoutError:
             results[name] = f"no answer within {PROBE_TIMEOUT_SECONDS:g} s"
-        except (OSError, ConnectionError, RuntimeError) as error:
+        except (OSError, RedisError, RuntimeError) as error:
             results[name] = f"{type(error).__name__}: {error}"
         else:
             results[name] = "ok"

@@ -1,0 +1,126 @@
+"""Shared fixtures: WebSocket clients over the real router, fresh settings per test."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from channels.testing import WebsocketCommunicator
+
+from chat.conf import expire_config
+from chat.tests import servers
+from chat.presence import get_presence
+from chatsite.asgi import application
+
+# How long a test waits for a frame that must arrive, and how long it listens
+# to prove that a frame does not arrive.
+RECEIVE_TIMEOUT = 2.0
+SILENCE_TIMEOUT = 0.2
+
+
+class Client:
+    """A WebSocket client of the chat, speaking JSON frames through the real ASGI app."""
+
+    def __init__(self, communicator: WebsocketCommunicator) -> None:
+        self.communicator = communicator
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self.communicator.send_json_to(frame)
+
+    async def send_text(self, text: str) -> None:
+        # send_to() refuses an empty text frame, which a real client can send.
+        await self.communicator.send_input({"type": "websocket.receive", "text": text})
+
+    async def receive(self, timeout: float = RECEIVE_TIMEOUT) -> dict[str, Any]:
+        return json.loads(await self.communicator.receive_from(timeout))
+
+    async def receive_type(self, frame_type: str, timeout: float = RECEIVE_TIMEOUT) -> dict[str, Any]:
+        """The next frame, which must be of `frame_type`."""
+        frame = await self.receive(timeout)
+        assert frame["type"] == frame_type, frame
+        return frame
+
+    async def assert_silent(self, timeout: float = SILENCE_TIMEOUT) -> None:
+        assert await self.communicator.receive_nothing(timeout), "a frame arrived that must not"
+
+    async def join(self, name: str) -> dict[str, Any]:
+        await self.send({"type": "join", "name": name})
+        return await self.receive_type("joined")
+
+    async def error(self, frame: dict[str, Any] | str) -> dict[str, Any]:
+        """Send a bad frame and return the error it earns."""
+        if isinstance(frame, str):
+            await self.send_text(frame)
+        else:
+            await self.send(frame)
+        return await self.receive_type("error")
+
+    async def closed_with(self, timeout: float = RECEIVE_TIMEOUT) -> int:
+        """Wait for the server to close the socket; its close code."""
+        output = await self.communicator.receive_output(timeout)
+        assert output["type"] == "websocket.close", output
+        return output.get("code", 1000)
+
+    async def disconnect(self) -> None:
+        await self.communicator.disconnect()
+
+
+ClientFactory = Callable[..., Awaitable[Client]]
+
+
+@pytest.fixture(autouse=True)
+def fresh_config() -> None:
+    """Every test reads the settings it set, not a snapshot from an earlier test."""
+    expire_config()
+
+
+@pytest.fixture
+async def connect(transactional_db) -> AsyncIterator[ClientFactory]:
+    """Open connections through the real router; all are closed after the test,
+    and the room registry must then be empty (no ghost members)."""
+    opened: list[Client] = []
+
+    async def open_client(path: str = "/websocket/ws_chat", headers: list | None = None) -> Client:
+        communicator = WebsocketCommunicator(application, path, headers=headers or [])
+        connected, _ = await communicator.connect()
+        assert connected, f"handshake refused for {path}"
+        client = Client(communicator)
+        opened.append(client)
+        return client
+
+    yield open_client
+    for client in opened:
+        await client.disconnect()
+    # disconnect() waits for each consumer to finish, so its leave() has run.
+    assert await get_presence().counts() == {}, "members left behind after disconnect"
+
+
+@pytest.fixture
+def server_database(tmp_path):
+    """A migrated SQLite database file for server processes started by a test."""
+    database = tmp_path / "chat.sqlite3"
+    servers.migrate(servers.server_env(database))
+    return database
+
+
+@pytest.fixture
+def start_server(tmp_path, server_database):
+    """Start real server processes (runserver, daphne, uvicorn); all are stopped after the test."""
+    started: list[servers.ServerProcess] = []
+
+    def start(kind: str = "runserver", port: int | None = None, **env: str) -> servers.ServerProcess:
+        port = port or servers.free_port()
+        process = servers.ServerProcess(
+            servers.command(kind, port),
+            servers.server_env(server_database, **env),
+            port,
+            tmp_path / f"{kind}-{port}.log",
+        )
+        started.append(process)
+        return process.start()
+
+    yield start
+    for process in started:
+        process.stop()

@@ -1,0 +1,152 @@
+"""Real server processes for the tests: start on a free loopback port, stop for sure."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+BIN_DIR = Path(sys.executable).parent
+HOST = "127.0.0.1"
+
+# A cold start imports Django and Twisted; on a loaded 2-core machine that can
+# take several seconds.
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+def server_env(database: Path, **extra: str) -> dict[str, str]:
+    """The environment of a server process: its own database, no inherited Redis."""
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
+    env.update(
+        DJANGO_SETTINGS_MODULE="chatsite.settings",
+        DATABASE_URL=f"sqlite:///{database}",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+def migrate(env: Mapping[str, str]) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=PROJECT_DIR,
+        env=dict(env),
+        check=True,
+        timeout=120,
+    )
+
+
+def command(kind: str, port: int) -> list[str]:
+    """How the README starts a server of `kind` on `port`."""
+    if kind == "runserver":
+        return [sys.executable, "manage.py", "runserver", "--noreload", f"{HOST}:{port}"]
+    if kind == "daphne":
+        return [str(BIN_DIR / "daphne"), "-b", HOST, "-p", str(port), "chatsite.asgi:application"]
+    if kind == "uvicorn":
+        return [
+            str(BIN_DIR / "uvicorn"),
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--ws-max-size",
+            str(64 * 1024),
+            "chatsite.asgi:application",
+        ]
+    raise ValueError(f"unknown server kind {kind!r}")
+
+
+class ServerProcess:
+    """One server process; `stop()` (or the context manager) always reaps it."""
+
+    def __init__(self, argv: Sequence[str], env: Mapping[str, str], port: int, log: Path) -> None:
+        self.argv = list(argv)
+        self.env = dict(env)
+        self.port = port
+        self.log_path = log
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{HOST}:{self.port}"
+
+    def start(self) -> ServerProcess:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            self.argv,
+            cwd=PROJECT_DIR,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        self.wait_ready()
+        return self
+
+    def wait_ready(self) -> None:
+        """Poll /healthz until it answers 200; fail with the log if the process dies."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
+            if self.healthz()[0] == 200:
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server not ready within {START_TIMEOUT} s:\n{self.log()}")
+
+    def healthz(self) -> tuple[int, str]:
+        """Status and body of GET /healthz, or (0, reason) if nothing answers."""
+        connection = http.client.HTTPConnection(HOST, self.port, timeout=5)
+        try:
+            connection.request("GET", "/healthz")
+            response = connection.getresponse()
+            return response.status, response.read().decode()
+        except OSError as error:
+            return 0, str(error)
+        finally:
+            connection.close()
+
+    def kill(self) -> None:
+        """SIGKILL: the process dies without any cleanup of its own."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(STOP_TIMEOUT)
+
+    def stop(self) -> None:
+        if not self.process or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

@@ -1,0 +1,105 @@
+"""The chat over real sockets, under every server the README names."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+pytestmark = pytest.mark.server
+
+SERVERS = ["runserver", "daphne"]
+TIMEOUT = 5.0
+
+
+async def recv(ws) -> dict:
+    return json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+
+
+async def recv_type(ws, frame_type: str) -> dict:
+    frame = await recv(ws)
+    assert frame["type"] == frame_type, frame
+    return frame
+
+
+async def closed_code(ws) -> int:
+    """Read until the server closes the socket; the close code the client saw."""
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            await asyncio.wait_for(ws.recv(), TIMEOUT)
+    return closed.value.rcvd.code if closed.value.rcvd else 1006
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+async def test_two_clients_chat(start_server, kind):
+    server = start_server(kind)
+    url = f"{server.ws_url}/websocket/ws_chat"
+    async with ws_connect(url) as shiryu, ws_connect(url, origin=server.base_url) as seiya:
+        await shiryu.send(json.dumps({"type": "join", "name": "Shiryu"}))
+        await recv_type(shiryu, "joined")
+        await seiya.send(json.dumps({"name": "Seiya", "message": "Olá"}))
+        assert (await recv_type(seiya, "joined"))["members"] == ["Shiryu", "Seiya"]
+        assert (await recv_type(shiryu, "presence"))["name"] == "Seiya"
+        assert (await recv_type(shiryu, "message"))["message"] == "Olá"
+        await shiryu.send(json.dumps({"message": "Oi", "client_id": "1"}))
+        assert (await recv_type(shiryu, "ack"))["client_id"] == "1"
+        assert (await recv_type(seiya, "message"))["name"] == "Shiryu"
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+async def test_oversized_frame_closes_with_1009_and_64k_is_fine(start_server, kind):
+    server = start_server(kind)
+    url = f"{server.ws_url}/websocket/ws_chat"
+    async with ws_connect(url, max_size=None) as ws:
+        await ws.send(json.dumps({"type": "join", "name": "Big"}))
+        await recv_type(ws, "joined")
+        exactly = '{"message": "' + "x" * (64 * 1024 - 15) + '"}'
+        assert len(exactly.encode()) == 64 * 1024
+        await ws.send(exactly)
+        assert (await recv_type(ws, "error"))["code"] == "message_too_long"
+        await ws.send('{"message": "' + "x" * (64 * 1024 - 14) + '"}')
+        assert await closed_code(ws) == 1009
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+async def test_foreign_origin_refused_missing_origin_accepted(start_server, kind):
+    server = start_server(kind)
+    url = f"{server.ws_url}/websocket/ws_chat"
+    with pytest.raises(InvalidStatus) as refused:
+        async with ws_connect(url, origin="http://evil.example"):
+            pass
+    assert refused.value.response.status_code == 403
+    async with ws_connect(url) as ws:
+        await ws.send(json.dumps({"type": "ping"}))
+        assert await recv(ws) == {"type": "pong"}
+
+
+async def test_bad_room_refused_at_handshake(start_server):
+    server = start_server("daphne")
+    with pytest.raises(InvalidStatus):
+        async with ws_connect(f"{server.ws_url}/websocket/ws_chat/No_Caps"):
+            pass
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+async def test_dropped_connection_frees_its_name(start_server, kind):
+    server = start_server(kind)
+    url = f"{server.ws_url}/websocket/ws_chat"
+    async with ws_connect(url) as watcher:
+        await watcher.send(json.dumps({"type": "join", "name": "Watcher"}))
+        await recv_type(watcher, "joined")
+        ghost = await ws_connect(url)
+        await ghost.send(json.dumps({"type": "join", "name": "Ghost"}))
+        await recv_type(ghost, "joined")
+        await recv_type(watcher, "presence")
+        # Room traffic is in flight for the member when its TCP connection dies.
+        await watcher.send(json.dumps({"message": "still there?"}))
+        ghost.transport.abort()
+        leave = await recv_type(watcher, "presence")
+        assert (leave["event"], leave["name"], leave["count"]) == ("leave", "Ghost", 1)
+        async with ws_connect(url) as again:
+            await again.send(json.dumps({"type": "join", "name": "ghost"}))
+            assert (await recv_type(again, "joined"))["members"] == ["Watcher", "ghost"]
