@@ -10,8 +10,8 @@ import pytest
 from channels.testing import WebsocketCommunicator
 
 from chat.conf import expire_config
-from chat.tests import servers
 from chat.presence import get_presence
+from chat.tests import servers
 from chatsite.asgi import application
 
 # How long a test waits for a frame that must arrive, and how long it listens
@@ -36,7 +36,9 @@ class Client:
     async def receive(self, timeout: float = RECEIVE_TIMEOUT) -> dict[str, Any]:
         return json.loads(await self.communicator.receive_from(timeout))
 
-    async def receive_type(self, frame_type: str, timeout: float = RECEIVE_TIMEOUT) -> dict[str, Any]:
+    async def receive_type(
+        self, frame_type: str, timeout: float = RECEIVE_TIMEOUT
+    ) -> dict[str, Any]:
         """The next frame, which must be of `frame_type`."""
         frame = await self.receive(timeout)
         assert frame["type"] == frame_type, frame
@@ -110,7 +112,9 @@ def start_server(tmp_path, server_database):
     """Start real server processes (runserver, daphne, uvicorn); all are stopped after the test."""
     started: list[servers.ServerProcess] = []
 
-    def start(kind: str = "runserver", port: int | None = None, **env: str) -> servers.ServerProcess:
+    def start(
+        kind: str = "runserver", port: int | None = None, **env: str
+    ) -> servers.ServerProcess:
         port = port or servers.free_port()
         process = servers.ServerProcess(
             servers.command(kind, port),

@@ -306,7 +306,8 @@ async def test_binary_frame_is_invalid_frame(connect):
 
 
 @pytest.mark.parametrize(
-    ("message", "code"), [("", "message_empty"), (" \n\t ", "message_empty"), ("x" * 2001, "message_too_long")]
+    ("message", "code"),
+    [("", "message_empty"), (" \n\t ", "message_empty"), ("x" * 2001, "message_too_long")],
 )
 async def test_bad_messages_after_joining(connect, message, code):
     shiryu, seiya = await connect(), await connect()
@@ -418,7 +419,9 @@ async def test_oversized_frame_without_server_limit_closes_4009(connect):
 # Handshake: origin and paths.
 
 
-@pytest.mark.parametrize("origin", [b"http://localhost:8000", b"http://127.0.0.1", b"https://[::1]:8443"])
+@pytest.mark.parametrize(
+    "origin", [b"http://localhost:8000", b"http://127.0.0.1", b"https://[::1]:8443"]
+)
 async def test_allowed_origin_accepted(connect, origin):
     client = await connect(headers=[(b"origin", origin)])
     await client.send({"type": "ping"})

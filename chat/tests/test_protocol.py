@@ -33,7 +33,9 @@ def test_decode_errors(text, data, code):
 
 
 def test_parse_tutorial_form_is_a_message():
-    assert protocol.parse({"name": "Seiya", "message": "Olá"}) == MessageFrame(message="Olá", name="Seiya")
+    assert protocol.parse({"name": "Seiya", "message": "Olá"}) == MessageFrame(
+        message="Olá", name="Seiya"
+    )
 
 
 def test_parse_every_type():

@@ -14,7 +14,9 @@ def test_root_redirects_to_the_lobby(client):
     assert response["Location"] == "/websocket/"
 
 
-@pytest.mark.parametrize(("path", "room"), [("/websocket/", "lobby"), ("/websocket/room-2_b/", "room-2_b")])
+@pytest.mark.parametrize(
+    ("path", "room"), [("/websocket/", "lobby"), ("/websocket/room-2_b/", "room-2_b")]
+)
 def test_page_is_served_for_valid_rooms(client, path, room):
     response = client.get(path)
     assert response.status_code == 200
@@ -31,7 +33,9 @@ def test_page_has_no_external_urls_and_derives_socket_url(client):
     assert "localhost" not in body
 
 
-@pytest.mark.parametrize("path", ["/websocket/Lobby/", "/websocket/_x/", "/websocket/" + "a" * 49 + "/", "/nope"])
+@pytest.mark.parametrize(
+    "path", ["/websocket/Lobby/", "/websocket/_x/", "/websocket/" + "a" * 49 + "/", "/nope"]
+)
 def test_bad_paths_are_404(client, path):
     assert client.get(path).status_code == 404
 
