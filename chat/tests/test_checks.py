@@ -1,0 +1,45 @@
+"""System checks for deployments."""
+
+from django.test import override_settings
+
+from chat.checks import check_channel_layer, check_group_expiry
+
+IN_MEMORY = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+REDIS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": ["redis://127.0.0.1:6390/0"], "group_expiry": 172800},
+    }
+}
+
+
+def ids(messages) -> list[str]:
+    return [message.id for message in messages]
+
+
+def test_in_process_layer_is_an_error_without_debug():
+    with override_settings(DEBUG=False, CHANNEL_LAYERS=IN_MEMORY):
+        assert ids(check_channel_layer()) == ["chat.E001"]
+    with override_settings(DEBUG=True, CHANNEL_LAYERS=IN_MEMORY):
+        assert check_channel_layer() == []
+    with override_settings(DEBUG=False, CHANNEL_LAYERS=REDIS):
+        assert check_channel_layer() == []
+
+
+def test_websocket_timeout_must_stay_below_group_expiry():
+    with override_settings(CHANNEL_LAYERS=REDIS, DAPHNE_WEBSOCKET_TIMEOUT=86400):
+        assert check_group_expiry() == []
+    with override_settings(CHANNEL_LAYERS=REDIS, DAPHNE_WEBSOCKET_TIMEOUT=172800):
+        assert ids(check_group_expiry()) == ["chat.W001"]
+    with override_settings(CHANNEL_LAYERS=REDIS, DAPHNE_WEBSOCKET_TIMEOUT=-1):
+        assert ids(check_group_expiry()) == ["chat.W001"]
+    # channels' default group expiry is one day, like Daphne's default timeout.
+    with override_settings(CHANNEL_LAYERS=IN_MEMORY, DAPHNE_WEBSOCKET_TIMEOUT=86400):
+        assert ids(check_group_expiry()) == ["chat.W001"]
+
+
+def test_project_settings_pass_the_checks():
+    # The test runner turns DEBUG off; the project's default run has it on.
+    with override_settings(DEBUG=True):
+        assert check_channel_layer() == []
+    assert check_group_expiry() == []

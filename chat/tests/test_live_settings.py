@@ -1,0 +1,128 @@
+"""Settings and rooms edited in admin reach live connections, with no query per frame."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from django.db import connection
+
+from chat import conf, protocol
+from chat.conf import ChatConfig, ConfigCache, RoomStatus
+from chat.models import ChatSettings, Room
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# SPEC: a change is applied by every process within 5 s.
+PROPAGATION_SECONDS = 5.0
+
+
+@sync_to_async
+def update_settings(**values) -> None:
+    ChatSettings.objects.filter(pk=ChatSettings.SINGLETON_PK).update(**values)
+
+
+@database_sync_to_async
+def query_count() -> int:
+    """Queries run so far on the connection the consumers' ORM calls use."""
+    connection.force_debug_cursor = True
+    return len(connection.queries_log)
+
+
+async def test_relaying_a_burst_runs_no_query(connect, monkeypatch):
+    await sync_to_async(ChatSettings.load)()
+    # A snapshot that cannot go stale during the test: any query seen below
+    # comes from the frame path itself, not from the periodic reload.
+    monkeypatch.setattr(conf, "_cache", ConfigCache(ttl=3600))
+    shiryu, seiya = await connect(), await connect()
+    await shiryu.join("Shiryu")
+    await seiya.join("Seiya")
+    await shiryu.receive_type("presence")
+    before = await query_count()
+    for index in range(10):
+        await seiya.send({"message": f"m{index}", "client_id": str(index)})
+        await seiya.send({"type": "typing"})
+        await seiya.send({"type": "ping"})
+    relayed = [(await shiryu.receive())["type"] for _ in range(11)]
+    assert sorted(relayed) == ["message"] * 10 + ["typing"]
+    assert await query_count() == before
+
+
+async def test_query_counter_sees_the_reload(connect, monkeypatch):
+    """The counter above can fail: a reload on the frame path is counted."""
+    monkeypatch.setattr(conf, "_cache", ConfigCache(ttl=0))
+    client = await connect()
+    before = await query_count()
+    await client.join("Seiya")
+    assert await query_count() > before
+
+
+async def test_changed_limit_reaches_a_live_connection_within_5_s(connect):
+    client = await connect()
+    await client.join("Seiya")
+    await client.send({"message": "123456", "client_id": "first"})
+    await client.receive_type("ack")
+    await update_settings(max_message_length=5)
+    started = time.monotonic()
+    while True:
+        await client.send({"message": "123456", "client_id": "probe"})
+        frame = await client.receive()
+        if frame["type"] == "error":
+            assert frame["code"] == "message_too_long"
+            assert "at most 5 characters" in frame["detail"]
+            break
+        assert frame["type"] == "ack"
+        assert time.monotonic() - started < PROPAGATION_SECONDS, "the change did not arrive in time"
+        await asyncio.sleep(0.25)
+    assert time.monotonic() - started < PROPAGATION_SECONDS
+
+
+async def test_closed_room_closes_with_4403(connect):
+    await sync_to_async(Room.objects.create)(slug="quiet", is_open=False)
+    client = await connect("/websocket/ws_chat/quiet")
+    assert await client.closed_with() == protocol.CLOSE_ROOM_CLOSED
+
+
+async def test_unknown_room_without_adhoc_rooms_closes_with_4404(connect):
+    await sync_to_async(Room.objects.create)(slug="known")
+    await sync_to_async(ChatSettings.load)()
+    await update_settings(allow_adhoc_rooms=False)
+    client = await connect("/websocket/ws_chat/unknown")
+    assert await client.closed_with() == protocol.CLOSE_NO_SUCH_ROOM
+    known = await connect("/websocket/ws_chat/known")
+    assert (await known.join("Seiya"))["room"] == "known"
+
+
+async def test_adhoc_room_is_open_by_default(connect):
+    client = await connect("/websocket/ws_chat/anything-goes")
+    assert (await client.join("Seiya"))["room"] == "anything-goes"
+
+
+def test_room_status():
+    config = ChatConfig(rooms={"open": True, "shut": False}, allow_adhoc_rooms=False)
+    assert config.room_status("open") is RoomStatus.OPEN
+    assert config.room_status("shut") is RoomStatus.CLOSED
+    assert config.room_status("other") is RoomStatus.MISSING
+    assert ChatConfig(allow_adhoc_rooms=True).room_status("other") is RoomStatus.OPEN
+
+
+async def test_cache_reloads_after_ttl_and_shares_one_reload():
+    now = [0.0]
+    loads = []
+
+    def loader() -> ChatConfig:
+        loads.append(now[0])
+        return ChatConfig(max_name_length=len(loads))
+
+    cache = ConfigCache(ttl=2.0, clock=lambda: now[0], loader=loader)
+    first = await asyncio.gather(*(cache.get() for _ in range(20)))
+    assert loads == [0.0]
+    assert {config.max_name_length for config in first} == {1}
+    now[0] = 1.9
+    assert (await cache.get()).max_name_length == 1
+    now[0] = 2.0
+    assert (await cache.get()).max_name_length == 2
+    assert loads == [0.0, 2.0]
