@@ -247,7 +247,9 @@ def test_reconnects_and_rejoins_after_a_server_restart(start_server, server_data
     server.stop()
     for chat in (seiya, shiryu):
         expect(chat.state).to_have_attribute("data-state", "closed")
-        expect(chat.state).to_contain_text("reconnecting")
+        expect(chat.state).to_contain_text("Disconnected")
+        expect(chat.members).to_have_count(0)
+    expect(seiya.page.locator("#members-hint")).to_have_text("Rejoining as Seiya when connected.")
     seiya.say("anyone there?")
     seiya.expect_error("Not connected")
     expect(seiya.message).to_have_value("anyone there?")
