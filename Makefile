@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-requirements
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-fast lint superuser
+.PHONY: install run test test-fast lint superuser chromium
 
 install: $(STAMP)
 
@@ -22,8 +22,12 @@ run: install
 lint: install
 	$(VENV)/bin/ruff check .
 
-test: install lint
+# The browser tests drive the system's Chromium; installed here when missing.
+test: install lint chromium
 	$(PY) -m pytest
+
+chromium:
+	@scripts/install-chromium.sh
 
 # The pure and in-process tests only: no server processes, Redis or browser.
 test-fast: install

@@ -115,13 +115,7 @@ def start_server(tmp_path, server_database):
     def start(
         kind: str = "runserver", port: int | None = None, **env: str
     ) -> servers.ServerProcess:
-        port = port or servers.free_port()
-        process = servers.ServerProcess(
-            servers.command(kind, port),
-            servers.server_env(server_database, **env),
-            port,
-            tmp_path / f"{kind}-{port}.log",
-        )
+        process = servers.server_process(kind, server_database, tmp_path, port, **env)
         started.append(process)
         return process.start()
 

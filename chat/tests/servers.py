@@ -71,6 +71,29 @@ def command(kind: str, port: int) -> list[str]:
     raise ValueError(f"unknown server kind {kind!r}")
 
 
+def chat_settings(database: Path, **changes: object) -> None:
+    """Change the chat settings in a server's database the way an operator does."""
+    subprocess.run(
+        [sys.executable, "manage.py", "chat_settings"]
+        + [f"--set={key}={value}" for key, value in changes.items()],
+        cwd=PROJECT_DIR,
+        env=server_env(database),
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def server_process(
+    kind: str, database: Path, log_dir: Path, port: int | None = None, **env: str
+) -> ServerProcess:
+    """A server of `kind` with its own database on `port` (a free one if not given); not started."""
+    port = port or free_port()
+    return ServerProcess(
+        command(kind, port), server_env(database, **env), port, log_dir / f"{kind}-{port}.log"
+    )
+
+
 class ServerProcess:
     """One server process; `stop()` (or the context manager) always reaps it."""
 
