@@ -127,11 +127,10 @@ async def measure_size(
         )
         phase = 0
         for senders in args.senders:
-            rates = [None]
-            peak = peaks.get((members, senders))
-            if peak and not args.no_rate:
-                rates.append(round(peak / 2 / (members - 1), 2))
-            for rate in rates:
+            # Saturate first: reference (a)'s own peak sets the fixed rate of the cell.
+            rates: list[float | None] = [None]
+            while rates:
+                rate = rates.pop(0)
                 phase += 1
                 stats = await room.run_phase(
                     phase=phase,
@@ -144,6 +143,9 @@ async def measure_size(
                 await server.idle()
                 if config.key == REFERENCE and rate is None:
                     peaks[(members, senders)] = stats.deliveries_per_second
+                peak = peaks.get((members, senders))
+                if rate is None and peak and not args.no_rate:
+                    rates.append(round(peak / 2 / (members - 1), 2))
                 rows.append({**base, "kind": "phase", **asdict(stats)})
                 print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     finally:
