@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-requirements
+BENCH_STAMP := $(VENV)/.installed-bench-requirements
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-fast lint superuser chromium
+.PHONY: install install-bench run test test-fast lint superuser chromium bench
 
 install: $(STAMP)
 
@@ -15,6 +16,13 @@ $(STAMP): requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $(STAMP)
 
+# The benchmark's own dependencies (the reference designs, process metrics).
+install-bench: $(BENCH_STAMP)
+
+$(BENCH_STAMP): $(STAMP) bench/requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	@touch $(BENCH_STAMP)
+
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py runserver $(HOST):$(PORT)
@@ -22,12 +30,18 @@ run: install
 lint: install
 	$(VENV)/bin/ruff check .
 
-# The browser tests drive the system's Chromium; installed here when missing.
-test: install lint chromium
+# The browser tests drive the system's Chromium, installed here when missing;
+# the suite includes a smoke run of the benchmark harness, hence install-bench.
+test: install install-bench lint chromium
 	$(PY) -m pytest
 
 chromium:
 	@scripts/install-chromium.sh
+
+# Side by side with the reference designs (docs/performance.md); a few
+# minutes. BENCH_ARGS=--quick for a smoke run, --redis for the Redis column.
+bench: install-bench
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 # The pure and in-process tests only: no server processes, Redis or browser.
 test-fast: install

@@ -5,6 +5,7 @@ from django.core.checks import Error, Tags, Warning, register
 
 IN_PROCESS_LAYERS = {
     "channels.layers.InMemoryChannelLayer",
+    "chat.layers.ChatChannelLayer",
 }
 
 

@@ -18,8 +18,10 @@ from django.conf import settings
 
 from . import protocol
 from .conf import ChatConfig, RoomStatus, get_config
+from .dispatch import LeanDispatchMixin
 from .ids import new_message_id, now_ms
 from .presence import get_presence
+from .presence_feed import get_presence_feed
 from .protocol import JoinFrame, MessageFrame, PingFrame, ProtocolError, TypingFrame
 from .ratelimit import EventWindow, TokenBucket
 from .rooms import DEFAULT_ROOM, group_name
@@ -35,7 +37,7 @@ ERROR_WINDOW_SECONDS = 10.0
 BROADCAST = "chat.broadcast"
 
 
-class ChatConsumer(AsyncJsonWebsocketConsumer):
+class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
     """A member of one room, from handshake to disconnect."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -45,6 +47,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.name: str | None = None
         self.closing = False
         self.presence = get_presence()
+        self.presence_feed = get_presence_feed()
         self.bucket: TokenBucket | None = None
         self.errors = EventWindow(limit=ERROR_LIMIT, seconds=ERROR_WINDOW_SECONDS)
         self.last_typing = -math.inf
@@ -144,7 +147,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         members = claim.members or [name]
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.send_json(protocol.joined_frame(room=self.room, name=name, members=members))
-        await self.broadcast(protocol.presence_frame(event="join", name=name, count=len(members)))
+        await self.announce(event="join", name=name, count=len(members))
 
     async def say(self, frame: MessageFrame, config: ChatConfig) -> None:
         """Relay a chat message to the other members, joining first if need be."""
@@ -214,7 +217,20 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_discard(self.group, self.channel_name)
         count = await self.presence.release(room=self.room, name=name, member=self.channel_name)
         if count is not None:
-            await self.broadcast(protocol.presence_frame(event="leave", name=name, count=count))
+            await self.announce(event="leave", name=name, count=count)
+
+    async def announce(self, *, event: str, name: str, count: int) -> None:
+        """Tell the others of a join or leave; large rooms hear a coalesced diff."""
+        if not self.presence_feed.coalesce(
+            group=self.group, event=event, name=name, count=count, publish=self.publish
+        ):
+            await self.broadcast(protocol.presence_frame(event=event, name=name, count=count))
+
+    async def publish(self, frame: dict[str, Any]) -> None:
+        """Send a frame to every member of the room, this connection included."""
+        await self.channel_layer.group_send(
+            self.group, {"type": BROADCAST, "sender": "", "text": protocol.encode(frame)}
+        )
 
     async def broadcast(self, frame: dict[str, Any]) -> None:
         """Send a frame to every other member of the room, encoded once for all."""

@@ -7,10 +7,11 @@ then message errors.
 
 from __future__ import annotations
 
-import json
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 # Longest client_id echoed back; it is the client's own correlation token.
 MAX_CLIENT_ID_LENGTH = 128
@@ -77,8 +78,8 @@ def decode(text: str | None, data: bytes | None) -> dict[str, Any]:
     if text is None:
         raise ProtocolError(INVALID_FRAME, "Binary frames are not supported; send JSON text.")
     try:
-        content = json.loads(text)
-    except ValueError:
+        content = orjson.loads(text)
+    except orjson.JSONDecodeError:
         raise ProtocolError(INVALID_JSON, "That frame is not valid JSON.") from None
     if not isinstance(content, dict):
         raise ProtocolError(INVALID_FRAME, "A frame must be a JSON object.")
@@ -192,5 +193,10 @@ def error_frame(error: ProtocolError) -> dict[str, Any]:
 
 
 def encode(frame: dict[str, Any]) -> str:
-    """One frame as compact JSON text; non-ASCII stays as is (the frame is UTF-8)."""
-    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+    """One frame as compact JSON text; non-ASCII stays as is (the frame is UTF-8).
+
+    orjson: several times faster than json for the frames relayed to every
+    member, and it refuses lone surrogates (json would accept them from a
+    client and produce text that cannot be sent as UTF-8).
+    """
+    return orjson.dumps(frame).decode()

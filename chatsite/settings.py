@@ -117,7 +117,8 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            # Not Channels' InMemoryChannelLayer: see chat/layers.py for why.
+            "BACKEND": "chat.layers.ChatChannelLayer",
             "CONFIG": {
                 "group_expiry": CHANNEL_GROUP_EXPIRY_SECONDS,
                 "capacity": 1000,

@@ -58,16 +58,19 @@ def command(kind: str, port: int) -> list[str]:
     if kind == "daphne":
         return [str(BIN_DIR / "daphne"), "-b", HOST, "-p", str(port), "chatsite.asgi:application"]
     if kind == "uvicorn":
+        # The production command of the README; docs/performance.md says why.
         return [
             str(BIN_DIR / "uvicorn"),
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-            "--ws-max-size",
-            str(64 * 1024),
+            "--host", HOST,
+            "--port", str(port),
+            "--loop", "uvloop",
+            "--http", "httptools",
+            "--ws", "websockets-sansio",
+            "--ws-max-size", str(64 * 1024),
+            "--lifespan", "off",
+            "--no-access-log",
             "chatsite.asgi:application",
-        ]
+        ]  # fmt: skip
     raise ValueError(f"unknown server kind {kind!r}")
 
 

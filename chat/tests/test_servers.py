@@ -11,7 +11,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 pytestmark = pytest.mark.server
 
-SERVERS = ["runserver", "daphne"]
+SERVERS = ["runserver", "daphne", "uvicorn"]
 TIMEOUT = 5.0
 
 

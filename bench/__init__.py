@@ -1,0 +1,1 @@
+"""`make bench`: the chat against two reference designs, side by side (docs/performance.md)."""

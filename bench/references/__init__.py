@@ -1,0 +1,1 @@
+"""Designs the chat is measured against; written for the benchmark, not part of the app."""

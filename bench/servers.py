@@ -1,0 +1,210 @@
+"""The servers under test: how each is started, pinned, measured and stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from chat.tests.servers import HOST, PROJECT_DIR, ServerProcess, command, free_port
+
+REDIS_START_TIMEOUT = 10.0
+# A server is idle once it uses less than this share of its core over a probe.
+IDLE_CPU_SHARE = 0.05
+IDLE_PROBE_SECONDS = 0.3
+IDLE_TIMEOUT_SECONDS = 120.0
+
+
+def uvicorn_argv(app: str, port: int) -> list[str]:
+    """uvicorn as the README recommends for production, serving `app`, quieter."""
+    argv = command("uvicorn", port)
+    return [*argv[:-1], "--log-level", "warning", app]
+
+
+def daphne_argv(app: str, port: int) -> list[str]:
+    """Daphne exactly as the README starts it, serving `app`."""
+    return [*command("daphne", port)[:-1], app]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """One column of the benchmark: a design under one server, on one layer."""
+
+    key: str
+    label: str
+    design: str
+    server: str
+    app: str
+    redis: bool = False
+    env: dict[str, str] = field(default_factory=dict)
+
+    def argv(self, port: int, *, profile: Path | None = None) -> list[str]:
+        """The command line; with `profile`, under bench.sampler, which writes at exit."""
+        argv = (
+            daphne_argv(self.app, port) if self.server == "daphne" else uvicorn_argv(self.app, port)
+        )
+        if profile is None:
+            return argv
+        module = "daphne" if self.server == "daphne" else "uvicorn"
+        return [sys.executable, "-m", "bench.sampler", str(profile), module, *argv[1:]]
+
+
+REFERENCE = "tutorial-fastapi"
+CONFIGS = {
+    config.key: config
+    for config in [
+        ServerConfig(
+            REFERENCE,
+            "(a) tutorial: FastAPI, dict of sockets, uvicorn",
+            "tutorial-fastapi",
+            "uvicorn",
+            "bench.references.tutorial_fastapi:app",
+        ),
+        ServerConfig(
+            "tutorial-channels",
+            "(b) Channels tutorial, stock in-memory layer, Daphne",
+            "tutorial-channels",
+            "daphne",
+            "bench.references.channels_tutorial.asgi:application",
+            env={"DJANGO_SETTINGS_MODULE": "bench.references.channels_tutorial.settings"},
+        ),
+        ServerConfig("chat-daphne", "chat, Daphne", "chat", "daphne", "chatsite.asgi:application"),
+        ServerConfig(
+            "chat-uvicorn", "chat, uvicorn", "chat", "uvicorn", "chatsite.asgi:application"
+        ),
+        ServerConfig(
+            "chat-uvicorn-redis",
+            "chat, uvicorn, Redis layer",
+            "chat",
+            "uvicorn",
+            "chatsite.asgi:application",
+            redis=True,
+            env={"DJANGO_SETTINGS_MODULE": "bench.redis_settings"},
+        ),
+    ]
+}
+REDIS_CONFIGS = [key for key, config in CONFIGS.items() if config.redis]
+
+
+class MeasuredServer:
+    """A server process pinned to `cpus`, with its CPU time and memory at hand."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        *,
+        cpus: str,
+        env: dict[str, str],
+        log_dir: Path,
+        profile: Path | None = None,
+    ) -> None:
+        port = free_port()
+        self.config = config
+        self.process = ServerProcess(
+            ["taskset", "-c", cpus, *config.argv(port, profile=profile)],
+            {**env, **config.env},
+            port,
+            log_dir / f"{config.key}-{port}.log",
+        )
+        self._ps: psutil.Process | None = None
+
+    def __enter__(self) -> MeasuredServer:
+        self.process.start()
+        # taskset execs the server, so the child's pid is the server's.
+        self._ps = psutil.Process(self.process.process.pid)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.process.stop()
+
+    @property
+    def pid(self) -> int:
+        return self.process.process.pid
+
+    @property
+    def ws_url(self) -> str:
+        return self.process.ws_url
+
+    def cpu_seconds(self) -> float:
+        times = self._ps.cpu_times()
+        return times.user + times.system
+
+    def rss_bytes(self) -> int:
+        return self._ps.memory_info().rss
+
+    async def idle(self) -> None:
+        """Wait (bounded) until the server has finished its backlog (e.g. presence of joins)."""
+        deadline = time.monotonic() + IDLE_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            before = self.cpu_seconds()
+            await asyncio.sleep(IDLE_PROBE_SECONDS)
+            if self.cpu_seconds() - before < IDLE_CPU_SHARE * IDLE_PROBE_SECONDS:
+                return
+
+
+@contextlib.contextmanager
+def redis_server(*, cpus: str, log_dir: Path) -> Iterator[tuple[str, psutil.Process]]:
+    """A throw-away redis-server on a free loopback port; its URL and process."""
+    port = free_port()
+    log = (log_dir / f"redis-{port}.log").open("ab")
+    process = subprocess.Popen(
+        ["taskset", "-c", cpus, "redis-server", "--bind", HOST, "--port", str(port),
+         "--save", "", "--appendonly", "no"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    log.close()
+    try:
+        _wait_for_redis(port, process)
+        yield f"redis://{HOST}:{port}/0", psutil.Process(process.pid)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(REDIS_START_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _wait_for_redis(port: int, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + REDIS_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"redis-server exited with {process.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection((HOST, port), 1) as probe:
+            probe.sendall(b"PING\r\n")
+            if probe.recv(16).startswith(b"+PONG"):
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"redis-server not ready within {REDIS_START_TIMEOUT} s")
+
+
+def redis_presence_available() -> bool:
+    """Whether the app has its Redis presence backend (chat.presence_redis)."""
+    return importlib.util.find_spec("chat.presence_redis") is not None
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    """Run `manage.py` with the servers' environment; its standard output."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=PROJECT_DIR,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return result.stdout

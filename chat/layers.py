@@ -1,0 +1,165 @@
+"""The in-process channel layer used when REDIS_URL is unset (one server process).
+
+Channels' stock InMemoryChannelLayer is fine for a tutorial and slow for a
+room: every receive scans every channel and group for expired entries (so a
+room's relay costs grow with the square of its size), every member gets a
+deep copy of every event, and an event to a full channel is dropped without a
+word. This layer keeps the same interface with different costs:
+
+- `receive` is O(1): a deque per channel, and a future to wake one waiting
+  receiver, handed the event directly when its queue is empty;
+- `group_send` is one loop over the members, with no task and no copy per
+  member: events are shared, so handlers must treat them as read-only (ours
+  do; they are plain data, as the house style requires);
+- a full channel is reported: the event is dropped for that member only, the
+  drop is counted in `dropped`, and a warning names the group and the channel
+  once per overflow (not once per event, which would flood the log);
+- nothing expires: members leave groups through `group_discard`, which the
+  consumer always calls when it ends, and a channel's queue is bounded by
+  its capacity. `expiry` and `group_expiry` are accepted, for settings that
+  also suit channels-redis, and not used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+from collections import deque
+from typing import Any
+
+from channels.exceptions import ChannelFull
+from channels.layers import BaseChannelLayer
+
+logger = logging.getLogger(__name__)
+
+
+class ChatChannelLayer(BaseChannelLayer):
+    """Channels and groups of one process, for one event loop at a time."""
+
+    extensions = ["groups", "flush"]
+
+    def __init__(
+        self,
+        expiry: int = 60,
+        group_expiry: int = 86400,
+        capacity: int = 100,
+        channel_capacity: dict | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(expiry=expiry, capacity=capacity, channel_capacity=channel_capacity)
+        self.channel_capacity = self.compile_capacities(self.channel_capacity)
+        self.group_expiry = group_expiry
+        self.dropped = 0
+        self._prefix = os.urandom(4).hex()
+        self._counter = itertools.count(1)
+        self._queues: dict[str, deque[dict[str, Any]]] = {}
+        self._waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        # group -> its channels, in the order they joined (a dict as an ordered set).
+        self._groups: dict[str, dict[str, None]] = {}
+        self._overflowing: set[str] = set()
+
+    # Channels.
+
+    async def new_channel(self, prefix: str = "specific.") -> str:
+        return f"{prefix}{self._prefix}!{next(self._counter):x}"
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        """Queue an event for one channel; ChannelFull if it holds `capacity` already."""
+        assert isinstance(message, dict), "message is not a dict"
+        self.require_valid_channel_name(channel)
+        if not self._deliver(channel, message):
+            raise ChannelFull(channel)
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        """The channel's next event, waiting for one if need be."""
+        queue = self._queues.get(channel)
+        if queue:
+            message = queue.popleft()
+            if not queue:
+                del self._queues[channel]
+                self._overflowing.discard(channel)
+            return message
+        if channel in self._waiters:
+            raise RuntimeError(f"{channel} already has a receiver waiting")
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters[channel] = waiter
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            # Cancelled after an event was handed over: keep it for the next receive.
+            if waiter.done() and not waiter.cancelled():
+                self._queues.setdefault(channel, deque()).appendleft(waiter.result())
+            raise
+        finally:
+            if self._waiters.get(channel) is waiter:
+                del self._waiters[channel]
+
+    def _deliver(self, channel: str, message: dict[str, Any]) -> bool:
+        """Hand the event to a waiting receiver or queue it; False if the channel is full."""
+        waiter = self._waiters.pop(channel, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(message)
+            return True
+        queue = self._queues.get(channel)
+        if queue is None:
+            self._queues[channel] = deque((message,))
+            return True
+        if len(queue) >= self.get_capacity(channel):
+            return False
+        queue.append(message)
+        return True
+
+    # Groups.
+
+    async def group_add(self, group: str, channel: str) -> None:
+        self.require_valid_group_name(group)
+        self.require_valid_channel_name(channel)
+        self._groups.setdefault(group, {})[channel] = None
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        members = self._groups.get(group)
+        if members is None:
+            return
+        members.pop(channel, None)
+        if not members:
+            del self._groups[group]
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        """Give the event to every member; a full member misses it, and that is logged."""
+        members = self._groups.get(group)
+        if not members:
+            return
+        deliver = self._deliver
+        full = [channel for channel in members if not deliver(channel, message)]
+        if full:
+            self._report_full(group, full, message)
+
+    def _report_full(self, group: str, channels: list[str], message: dict[str, Any]) -> None:
+        self.dropped += len(channels)
+        newly_full = [channel for channel in channels if channel not in self._overflowing]
+        self._overflowing.update(newly_full)
+        for channel in newly_full:
+            logger.warning(
+                "channel %s of group %s is full (%d events): it misses %s events until it "
+                "catches up",
+                channel,
+                group,
+                self.get_capacity(channel),
+                message.get("type"),
+            )
+
+    # Maintenance.
+
+    async def flush(self) -> None:
+        """Forget every channel, group and queued event (tests)."""
+        for waiter in self._waiters.values():
+            waiter.cancel()
+        self._queues.clear()
+        self._waiters.clear()
+        self._groups.clear()
+        self._overflowing.clear()
+
+    async def close(self) -> None:
+        """Nothing to release: the layer holds no connections."""

@@ -1,0 +1,36 @@
+"""Smoke test of `make bench`: one tiny cell, so the harness cannot rot unnoticed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from chat.tests.servers import PROJECT_DIR
+
+pytestmark = pytest.mark.server
+
+
+def test_bench_harness_runs_one_tiny_cell(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "bench.run", "--sizes", "3", "--senders", "1",
+         "--seconds", "0.3", "--servers", "chat-uvicorn", "--out", str(tmp_path)],
+        cwd=PROJECT_DIR,
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )  # fmt: skip
+    (results,) = tmp_path.glob("bench-*.jsonl")
+    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    phases = [row for row in rows if row["kind"] == "phase"]
+    assert {row["config"] for row in phases} == {"tutorial-fastapi", "chat-uvicorn"}
+    for config in ("tutorial-fastapi", "chat-uvicorn"):
+        modes = {row["mode"].split()[0] for row in phases if row["config"] == config}
+        assert modes == {"saturate", "rate"}, config
+    for row in phases:
+        assert row["sent"] > 0 and row["delivered"] == row["expected"] == row["sent"] * 2, row
+        assert (row["lost"], row["duplicated"], row["reordered"]) == (0, 0, 0), row
+    assert [row["kind"] for row in rows if row["kind"].startswith("join")] == ["join", "join"]
+    assert "| chat-uvicorn | 3 | 1 |" in next(tmp_path.glob("bench-*.md")).read_text()

@@ -1,0 +1,55 @@
+"""The consumer's event loop: order per source, one handler at a time, clean stops."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from channels.exceptions import StopConsumer
+
+from chat.dispatch import dispatch_from
+
+
+def source_of(events: list[dict]):
+    queue: asyncio.Queue[dict] = asyncio.Queue()
+    for event in events:
+        queue.put_nowait(event)
+    return queue.get
+
+
+async def test_events_of_each_source_in_order_one_handler_at_a_time():
+    handled: list[tuple[str, int]] = []
+    running = 0
+
+    async def dispatch(event: dict) -> None:
+        nonlocal running
+        running += 1
+        assert running == 1, "two handlers ran at once"
+        await asyncio.sleep(0)
+        handled.append((event["source"], event["n"]))
+        running -= 1
+        if len(handled) == 6:
+            raise StopConsumer
+
+    a = source_of([{"source": "a", "n": n} for n in range(3)])
+    b = source_of([{"source": "b", "n": n} for n in range(3)])
+    with pytest.raises(StopConsumer):
+        await asyncio.wait_for(dispatch_from([a, b], dispatch), 2)
+    assert [n for source, n in handled if source == "a"] == [0, 1, 2]
+    assert [n for source, n in handled if source == "b"] == [0, 1, 2]
+
+
+async def test_a_failing_handler_stops_every_source():
+    waiting = asyncio.Event()
+
+    async def never() -> dict:
+        waiting.set()
+        await asyncio.Event().wait()
+        return {}
+
+    async def dispatch(event: dict) -> None:
+        await waiting.wait()
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await asyncio.wait_for(dispatch_from([source_of([{"n": 1}]), never], dispatch), 2)
