@@ -244,6 +244,15 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         if event["sender"] != self.channel_name and not self.closing:
             await self.send(text_data=event["text"])
 
+    async def layer_overflow(self, event: dict[str, Any]) -> None:
+        """This connection fell so far behind that it missed room events.
+
+        Saying nothing would break the promise that every member gets every
+        message once; closing makes the page reconnect and tell its reader.
+        """
+        logger.warning("closing %s in room %s: it fell behind", self.channel_name, self.room)
+        await self.close_with(protocol.CLOSE_FELL_BEHIND)
+
     async def send_json(self, content: dict[str, Any], close: bool = False) -> None:
         """Send one frame to this connection, unless it is closing."""
         if not self.closing:

@@ -11,9 +11,11 @@ word. This layer keeps the same interface with different costs:
 - `group_send` is one loop over the members, with no task and no copy per
   member: events are shared, so handlers must treat them as read-only (ours
   do; they are plain data, as the house style requires);
-- a full channel is reported: the event is dropped for that member only, the
-  drop is counted in `dropped`, and a warning names the group and the channel
-  once per overflow (not once per event, which would flood the log);
+- a full channel is never skipped in silence: the event is dropped for that
+  member only, the drop is counted in `dropped`, a warning names the group
+  and the channel once per overflow (not once per event, which would flood
+  the log), and the member's queue gets one `layer.overflow` event past its
+  capacity, so its consumer learns that it missed events and can say so;
 - nothing expires: members leave groups through `group_discard`, which the
   consumer always calls when it ends, and a channel's queue is bounded by
   its capacity. `expiry` and `group_expiry` are accepted, for settings that
@@ -33,6 +35,9 @@ from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 
 logger = logging.getLogger(__name__)
+
+# Queued once for a member that missed group events because its channel was full.
+OVERFLOW_EVENT = "layer.overflow"
 
 
 class ChatChannelLayer(BaseChannelLayer):
@@ -141,6 +146,8 @@ class ChatChannelLayer(BaseChannelLayer):
         newly_full = [channel for channel in channels if channel not in self._overflowing]
         self._overflowing.update(newly_full)
         for channel in newly_full:
+            # One event past the capacity, once per overflow: the queue stays bounded.
+            self._queues[channel].append({"type": OVERFLOW_EVENT, "group": group})
             logger.warning(
                 "channel %s of group %s is full (%d events): it misses %s events until it "
                 "catches up",

@@ -20,6 +20,7 @@ MAX_CLIENT_ID_LENGTH = 128
 # policy closes are 4xxx; 1009 for an oversized frame comes from the server.
 CLOSE_TOO_BIG = 4009  # only if a server was started without its size limit
 CLOSE_TOO_MANY_ERRORS = 4008
+CLOSE_FELL_BEHIND = 4029  # the connection read too slowly and missed room events
 CLOSE_ROOM_CLOSED = 4403
 CLOSE_NO_SUCH_ROOM = 4404
 

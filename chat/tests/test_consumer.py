@@ -481,3 +481,18 @@ async def test_events_queued_after_close_do_not_leave_a_ghost(connect):
     await spammer.disconnect()
     leave = await shiryu.receive_type("presence")
     assert leave["event"] == "leave" and leave["count"] == 1
+
+
+async def test_member_that_falls_behind_is_told_by_close_4029(connect):
+    from channels.layers import get_channel_layer
+
+    listener = await connect()
+    await listener.join("Slow")
+    layer = get_channel_layer()
+    # Faster than the member can read: the layer gets no turn to hand events over.
+    event = {"type": "chat.broadcast", "sender": "", "text": '{"type":"typing","name":"x"}'}
+    for _ in range(layer.capacity + 5):
+        await layer.group_send("chat.lobby", event)
+    for _ in range(layer.capacity):
+        await listener.receive_type("typing")
+    assert await listener.closed_with() == protocol.CLOSE_FELL_BEHIND

@@ -64,6 +64,11 @@ async def test_full_member_misses_group_events_and_it_is_logged_once(caplog):
     assert layer.dropped == 2
     assert [record.getMessage().count(slow) for record in caplog.records] == [1]
     assert (await layer.receive(slow))["n"] == 0
+    # The slow member is told once that it missed events, after what it did get.
+    assert await layer.receive(slow) == {"type": "layer.overflow", "group": "room"}
+    # Caught up: it receives again, and a new overflow would be reported anew.
+    await layer.group_send("room", {"type": "t", "n": 3})
+    assert (await layer.receive(slow))["n"] == 3
 
 
 async def test_cancelled_receiver_keeps_an_event_handed_to_it():
