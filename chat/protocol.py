@@ -21,6 +21,8 @@ CLOSE_TOO_BIG = 4009  # only if a server was started without its size limit
 CLOSE_TOO_MANY_ERRORS = 4008
 CLOSE_ROOM_CLOSED = 4403
 CLOSE_NO_SUCH_ROOM = 4404
+# Redis (shared rooms and names) is unreachable; the page reconnects later.
+CLOSE_UNAVAILABLE = 4503
 
 # Error codes (SPEC "Bad input").
 INVALID_JSON = "invalid_json"
