@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-requirements
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-fast lint superuser
+.PHONY: install run test test-fast lint superuser redis-server
 
 install: $(STAMP)
 
@@ -22,8 +22,12 @@ run: install
 lint: install
 	$(VENV)/bin/ruff check .
 
-test: install lint
+test: install lint redis-server
 	$(PY) -m pytest
+
+# The Redis tests start their own redis-server on a free port.
+redis-server:
+	@scripts/ensure-redis-server.sh
 
 # The pure and in-process tests only: no server processes, Redis or browser.
 test-fast: install

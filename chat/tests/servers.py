@@ -90,6 +90,13 @@ class ServerProcess:
         return f"ws://{HOST}:{self.port}"
 
     def start(self) -> ServerProcess:
+        """Spawn the process and wait until it serves."""
+        self.spawn()
+        self.wait_ready()
+        return self
+
+    def spawn(self) -> ServerProcess:
+        """Spawn the process without waiting (start several, then `wait_ready` each)."""
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             self.argv,
@@ -100,7 +107,6 @@ class ServerProcess:
             start_new_session=True,
         )
         log.close()
-        self.wait_ready()
         return self
 
     def wait_ready(self) -> None:
