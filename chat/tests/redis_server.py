@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import redis
 
-from chat.tests.servers import HOST, STOP_TIMEOUT, free_port
+from chat.tests.servers import HOST, STOP_TIMEOUT, free_port, wait_until_ready
 
 # redis-server starts in milliseconds; a loaded machine gets some slack.
 START_TIMEOUT = 10.0
@@ -39,15 +38,7 @@ class RedisServer:
         return self
 
     def wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"redis-server exited:\n{self.log()}")
-            if self.ping():
-                return
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"redis-server not ready within {START_TIMEOUT} s:\n{self.log()}")
+        wait_until_ready(self, self.ping, START_TIMEOUT)
 
     def ping(self) -> bool:
         client = redis.Redis(host=HOST, port=self.port, socket_timeout=1, socket_connect_timeout=1)
