@@ -200,3 +200,17 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = _env_flag("DJANGO_SECURE_COOKIES", "1")
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
     CSRF_TRUSTED_ORIGINS = _env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+    # Behind the TLS-terminating proxy of docs/deploy.md, which says so in
+    # X-Forwarded-Proto; plain HTTP is redirected, except the load balancer's
+    # health checks, which reach the processes directly.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = _env_flag("DJANGO_SSL_REDIRECT", "1")
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    # An hour to start with: a site that must fall back to plain HTTP is
+    # locked out of browsers only that long. Raise it once TLS is settled.
+    SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "3600"))
+    # Covers hosts below the chat's own (e.g. *.chat.example.org), not its siblings.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_flag("DJANGO_HSTS_INCLUDE_SUBDOMAINS", "1")
+    # Joining the browsers' preload list is the domain owner's decision,
+    # made outside the app and hard to undo, so the app does not ask for it.
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]
