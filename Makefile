@@ -7,7 +7,7 @@ BENCH_STAMP := $(VENV)/.installed-bench-requirements
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-bench run test test-fast lint superuser chromium bench
+.PHONY: install install-bench run test test-fast lint superuser chromium redis-server bench
 
 install: $(STAMP)
 
@@ -30,13 +30,17 @@ run: install
 lint: install
 	$(VENV)/bin/ruff check .
 
-# The browser tests drive the system's Chromium, installed here when missing;
-# the suite includes a smoke run of the benchmark harness, hence install-bench.
-test: install install-bench lint chromium
+# The browser tests drive the system's Chromium and the Redis tests start
+# their own redis-server, both installed here when missing; the suite includes
+# a smoke run of the benchmark harness, hence install-bench.
+test: install install-bench lint chromium redis-server
 	$(PY) -m pytest
 
 chromium:
 	@scripts/install-chromium.sh
+
+redis-server:
+	@scripts/ensure-redis-server.sh
 
 # Side by side with the reference designs (docs/performance.md); a few
 # minutes. BENCH_ARGS=--quick for a smoke run, --redis for the Redis column.

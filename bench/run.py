@@ -33,7 +33,6 @@ from .servers import (
     REFERENCE,
     MeasuredServer,
     manage,
-    redis_presence_available,
     redis_server,
 )
 
@@ -94,7 +93,6 @@ def conditions(args: argparse.Namespace) -> dict[str, Any]:
         "command": " ".join(sys.argv),
         "window": args.window,
         "seconds": args.seconds,
-        "redis_presence": redis_presence_available(),
     }
 
 

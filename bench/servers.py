@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import os
 import signal
 import socket
@@ -90,7 +89,6 @@ CONFIGS = {
             "uvicorn",
             "chatsite.asgi:application",
             redis=True,
-            env={"DJANGO_SETTINGS_MODULE": "bench.redis_settings"},
         ),
     ]
 }
@@ -189,11 +187,6 @@ def _wait_for_redis(port: int, process: subprocess.Popen) -> None:
                 return
         time.sleep(0.05)
     raise RuntimeError(f"redis-server not ready within {REDIS_START_TIMEOUT} s")
-
-
-def redis_presence_available() -> bool:
-    """Whether the app has its Redis presence backend (chat.presence_redis)."""
-    return importlib.util.find_spec("chat.presence_redis") is not None
 
 
 def manage(env: dict[str, str], *args: str) -> str:

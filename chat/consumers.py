@@ -22,6 +22,7 @@ from .dispatch import LeanDispatchMixin
 from .ids import new_message_id, now_ms
 from .presence import get_presence
 from .presence_feed import get_presence_feed
+from .presence_redis import REDIS_ERRORS
 from .protocol import JoinFrame, MessageFrame, PingFrame, ProtocolError, TypingFrame
 from .ratelimit import EventWindow, TokenBucket
 from .rooms import DEFAULT_ROOM, group_name
@@ -35,6 +36,13 @@ ERROR_WINDOW_SECONDS = 10.0
 # The one event type sent through the channel layer: an already encoded
 # frame for every member of the group except its sender.
 BROADCAST = "chat.broadcast"
+# Sent to one member whose presence expired while it was still connected.
+EVICTED = "chat.evicted"
+
+
+def room_event(frame: dict[str, Any], *, sender: str = "") -> dict[str, Any]:
+    """The channel-layer event carrying `frame`, encoded once, to a room's members."""
+    return {"type": BROADCAST, "sender": sender, "text": protocol.encode(frame)}
 
 
 class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
@@ -46,6 +54,7 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         self.group = group_name(DEFAULT_ROOM)
         self.name: str | None = None
         self.closing = False
+        self.accepted = False
         self.presence = get_presence()
         self.presence_feed = get_presence_feed()
         self.bucket: TokenBucket | None = None
@@ -56,6 +65,13 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         """Run the consumer; whatever ends it, free the name and tell the room."""
         try:
             await super().__call__(scope, receive, send)
+        except REDIS_ERRORS as error:
+            # Redis is down: this connection can neither hear nor reach its
+            # room. Say so with a code the page retries; it rejoins later.
+            logger.warning("closing %s: Redis unavailable: %s", self.channel_name, error)
+            if not self.accepted:
+                await self.accept()
+            await self.close_with(protocol.CLOSE_UNAVAILABLE)
         finally:
             await self.leave()
 
@@ -66,6 +82,7 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         config = await get_config()
         self.bucket = TokenBucket(rate=config.rate_limit_per_second, burst=config.rate_limit_burst)
         await self.accept()
+        self.accepted = True
         status = config.room_status(self.room)
         if status is RoomStatus.MISSING:
             await self.close_with(protocol.CLOSE_NO_SUCH_ROOM)
@@ -210,14 +227,19 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
             await self.close_with(protocol.CLOSE_TOO_MANY_ERRORS)
 
     async def leave(self) -> None:
-        """Leave the room once: drop the group, free the name, tell the others."""
+        """Leave the room once: free the name, drop the group, tell the others."""
         name, self.name = self.name, None
         if name is None:
             return
-        await self.channel_layer.group_discard(self.group, self.channel_name)
-        count = await self.presence.release(room=self.room, name=name, member=self.channel_name)
-        if count is not None:
-            await self.announce(event="leave", name=name, count=count)
+        try:
+            count = await self.presence.release(room=self.room, name=name, member=self.channel_name)
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            if count is not None:
+                await self.announce(event="leave", name=name, count=count)
+        except REDIS_ERRORS as error:
+            # The entry is no longer refreshed, so it expires and another
+            # process's sweep announces this leave once Redis is back.
+            logger.warning("%s left %s while Redis was unavailable: %s", name, self.room, error)
 
     async def announce(self, *, event: str, name: str, count: int) -> None:
         """Tell the others of a join or leave; large rooms hear a coalesced diff."""
@@ -228,16 +250,11 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
 
     async def publish(self, frame: dict[str, Any]) -> None:
         """Send a frame to every member of the room, this connection included."""
-        await self.channel_layer.group_send(
-            self.group, {"type": BROADCAST, "sender": "", "text": protocol.encode(frame)}
-        )
+        await self.channel_layer.group_send(self.group, room_event(frame))
 
     async def broadcast(self, frame: dict[str, Any]) -> None:
         """Send a frame to every other member of the room, encoded once for all."""
-        await self.channel_layer.group_send(
-            self.group,
-            {"type": BROADCAST, "sender": self.channel_name, "text": protocol.encode(frame)},
-        )
+        await self.channel_layer.group_send(self.group, room_event(frame, sender=self.channel_name))
 
     async def chat_broadcast(self, event: dict[str, Any]) -> None:
         """A frame from the room: pass it on unless this connection sent it."""
@@ -252,6 +269,10 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         """
         logger.warning("closing %s in room %s: it fell behind", self.channel_name, self.room)
         await self.close_with(protocol.CLOSE_FELL_BEHIND)
+
+    async def chat_evicted(self, event: dict[str, Any]) -> None:
+        """Presence expired this member while connected: close; the page rejoins."""
+        await self.close_with(protocol.CLOSE_UNAVAILABLE)
 
     async def send_json(self, content: dict[str, Any], close: bool = False) -> None:
         """Send one frame to this connection, unless it is closing."""

@@ -17,7 +17,10 @@ PROBE_TIMEOUT_SECONDS = 2.0
 async def check_channel_layer() -> None:
     """Send a message to a fresh channel and read it back."""
     layer = get_channel_layer()
-    channel = await layer.new_channel("healthz.")
+    # The default prefix on purpose: channels-redis reads every process-local
+    # channel of one prefix through a single receive loop, and a loop that a
+    # connected consumer holds never reads another prefix's messages.
+    channel = await layer.new_channel()
     await layer.send(channel, {"type": "healthz.probe"})
     message = await layer.receive(channel)
     if message.get("type") != "healthz.probe":

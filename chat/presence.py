@@ -84,7 +84,13 @@ class LocalPresence:
 def get_presence() -> Presence:
     """The registry of this process: Redis-backed when REDIS_URL is set."""
     if settings.REDIS_URL:
+        from .presence_events import announce_expired, evict
         from .presence_redis import RedisPresence
 
-        return RedisPresence(settings.REDIS_URL)
+        return RedisPresence(
+            settings.REDIS_URL,
+            ttl=settings.CHAT_PRESENCE_TTL_SECONDS,
+            on_expired=announce_expired,
+            on_evicted=evict,
+        )
     return LocalPresence()

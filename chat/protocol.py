@@ -23,6 +23,8 @@ CLOSE_TOO_MANY_ERRORS = 4008
 CLOSE_FELL_BEHIND = 4029  # the connection read too slowly and missed room events
 CLOSE_ROOM_CLOSED = 4403
 CLOSE_NO_SUCH_ROOM = 4404
+# Redis (shared rooms and names) is unreachable; the page reconnects later.
+CLOSE_UNAVAILABLE = 4503
 
 # Error codes (SPEC "Bad input").
 INVALID_JSON = "invalid_json"

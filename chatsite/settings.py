@@ -22,6 +22,17 @@ def _env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def _env_seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number of seconds, not {raw!r}.") from None
+    if value <= 0:
+        raise ImproperlyConfigured(f"{name} must be positive, not {raw!r}.")
+    return value
+
+
 DEBUG = _env_flag("DJANGO_DEBUG", "1")
 
 _DEV_SECRET_KEY = "django-insecure-dev-only-key-do-not-use-in-production"
@@ -102,12 +113,42 @@ DAPHNE_WEBSOCKET_TIMEOUT = 86400
 # room (chat.checks warns if it does not).
 CHANNEL_GROUP_EXPIRY_SECONDS = 2 * DAPHNE_WEBSOCKET_TIMEOUT
 
+
+# A member's presence entry in Redis lives this long unless its process
+# refreshes it (every quarter of it), so the members of a killed process
+# vanish from every room within TTL plus one sweep interval: 12.5 s with the
+# default, well inside SPEC's 60 s. Shorter costs more Redis traffic and
+# risks expiring the members of a process that merely stalls.
+CHAT_PRESENCE_TTL_SECONDS = _env_seconds("CHAT_PRESENCE_TTL_SECONDS", 10.0)
+
+# channels-redis 4.3 blocks up to 5 s in BZPOPMIN when a channel is idle. The
+# socket timeout must be longer than that, or every idle receive fails (newer
+# redis-py releases default to 5 s); it must exist at all, or a silently dead
+# Redis connection hangs the receive loop forever.
+REDIS_LAYER_SOCKET_TIMEOUT_SECONDS = 15.0
+# A Redis that is down must fail a connection attempt quickly, so clients get
+# 4503 and /healthz its 503 instead of waiting.
+REDIS_CONNECT_TIMEOUT_SECONDS = 2.0
+# Each group_add / group_discard / group_send borrows a pool connection, so
+# 500 members leaving at once borrow 500. A full pool raises instead of
+# waiting, so the cap is set here rather than left to a library default
+# (100 in some releases); Redis itself accepts 10,000 clients from all
+# processes together.
+REDIS_LAYER_MAX_CONNECTIONS = 1000
+
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": REDIS_LAYER_SOCKET_TIMEOUT_SECONDS,
+                        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_SECONDS,
+                        "max_connections": REDIS_LAYER_MAX_CONNECTIONS,
+                    }
+                ],
                 "group_expiry": CHANNEL_GROUP_EXPIRY_SECONDS,
                 # A room's burst must not overflow a member's channel.
                 "capacity": 1000,
@@ -160,3 +201,17 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = _env_flag("DJANGO_SECURE_COOKIES", "1")
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
     CSRF_TRUSTED_ORIGINS = _env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+    # Behind the TLS-terminating proxy of docs/deploy.md, which says so in
+    # X-Forwarded-Proto; plain HTTP is redirected, except the load balancer's
+    # health checks, which reach the processes directly.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = _env_flag("DJANGO_SSL_REDIRECT", "1")
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    # An hour to start with: a site that must fall back to plain HTTP is
+    # locked out of browsers only that long. Raise it once TLS is settled.
+    SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "3600"))
+    # Covers hosts below the chat's own (e.g. *.chat.example.org), not its siblings.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_flag("DJANGO_HSTS_INCLUDE_SUBDOMAINS", "1")
+    # Joining the browsers' preload list is the domain owner's decision,
+    # made outside the app and hard to undo, so the app does not ask for it.
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -12,6 +12,7 @@ from channels.testing import WebsocketCommunicator
 from chat.conf import expire_config
 from chat.presence import get_presence
 from chat.tests import servers
+from chat.tests.redis_server import RedisServer
 from chatsite.asgi import application
 
 # How long a test waits for a frame that must arrive, and how long it listens
@@ -109,16 +110,27 @@ def server_database(tmp_path):
 
 @pytest.fixture
 def start_server(tmp_path, server_database):
-    """Start real server processes (runserver, daphne, uvicorn); all are stopped after the test."""
+    """Start real server processes (runserver, daphne, uvicorn); all are stopped after the test.
+
+    With `wait=False` the process is only spawned: start several, then `wait_ready()` each.
+    """
     started: list[servers.ServerProcess] = []
 
     def start(
-        kind: str = "runserver", port: int | None = None, **env: str
+        kind: str = "runserver", port: int | None = None, *, wait: bool = True, **env: str
     ) -> servers.ServerProcess:
         process = servers.server_process(kind, server_database, tmp_path, port, **env)
         started.append(process)
-        return process.start()
+        return process.start() if wait else process.spawn()
 
     yield start
     for process in started:
         process.stop()
+
+
+@pytest.fixture
+def redis_server(tmp_path) -> Iterator[RedisServer]:
+    """A fresh redis-server on a free loopback port for this test; stopped after it."""
+    server = RedisServer(tmp_path / "redis.log").start()
+    yield server
+    server.stop()

@@ -9,8 +9,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(sys.executable).parent
@@ -97,6 +98,27 @@ def server_process(
     )
 
 
+class Reapable(Protocol):
+    process: subprocess.Popen | None
+
+    def stop(self) -> None: ...
+
+    def log(self) -> str: ...
+
+
+def wait_until_ready(server: Reapable, ready: Callable[[], bool], timeout: float) -> None:
+    """Poll `ready` until it holds; fail with the log if the process exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"exited with {server.process.returncode}:\n{server.log()}")
+        if ready():
+            return
+        time.sleep(0.05)
+    server.stop()
+    raise RuntimeError(f"not ready within {timeout} s:\n{server.log()}")
+
+
 class ServerProcess:
     """One server process; `stop()` (or the context manager) always reaps it."""
 
@@ -116,6 +138,13 @@ class ServerProcess:
         return f"ws://{HOST}:{self.port}"
 
     def start(self) -> ServerProcess:
+        """Spawn the process and wait until it serves."""
+        self.spawn()
+        self.wait_ready()
+        return self
+
+    def spawn(self) -> ServerProcess:
+        """Spawn the process without waiting (start several, then `wait_ready` each)."""
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             self.argv,
@@ -126,20 +155,11 @@ class ServerProcess:
             start_new_session=True,
         )
         log.close()
-        self.wait_ready()
         return self
 
     def wait_ready(self) -> None:
         """Poll /healthz until it answers 200; fail with the log if the process dies."""
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
-            if self.healthz()[0] == 200:
-                return
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"server not ready within {START_TIMEOUT} s:\n{self.log()}")
+        wait_until_ready(self, lambda: self.healthz()[0] == 200, START_TIMEOUT)
 
     def healthz(self) -> tuple[int, str]:
         """Status and body of GET /healthz, or (0, reason) if nothing answers."""

@@ -2,35 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
 from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import InvalidStatus
+
+from chat.tests.wsclient import closed_code, recv, recv_type
 
 pytestmark = pytest.mark.server
 
 SERVERS = ["runserver", "daphne", "uvicorn"]
-TIMEOUT = 5.0
-
-
-async def recv(ws) -> dict:
-    return json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
-
-
-async def recv_type(ws, frame_type: str) -> dict:
-    frame = await recv(ws)
-    assert frame["type"] == frame_type, frame
-    return frame
-
-
-async def closed_code(ws) -> int:
-    """Read until the server closes the socket; the close code the client saw."""
-    with pytest.raises(ConnectionClosed) as closed:
-        while True:
-            await asyncio.wait_for(ws.recv(), TIMEOUT)
-    return closed.value.rcvd.code if closed.value.rcvd else 1006
 
 
 @pytest.mark.parametrize("kind", SERVERS)

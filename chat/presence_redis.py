@@ -1,0 +1,356 @@
+"""The name registry in Redis, shared by every process on the same Redis.
+
+Each claim is one Lua script, so two processes racing for a name cannot both
+win. Every entry carries a deadline (Redis's own clock, so the processes'
+clocks do not matter) that its process pushes forward while the member is
+connected. A process killed with SIGKILL stops refreshing, and whichever
+process next runs the sweep script removes the dead entries and gets them
+back, exactly once, to announce their `presence leave`.
+
+Keys, under PREFIX:
+  room:<room>   hash   name key -> "<member>\\t<name>"  (who holds a name)
+  order:<room>  zset   name key by join sequence         (members in join order)
+  seq           string the join sequence
+  deadlines     zset   "<room>\\t<name key>\\t<member>" by deadline in ms
+  counts        hash   room -> members                   (rooms with members)
+
+Scripts build key names from their arguments, so this needs one Redis, not a
+Redis Cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
+
+from .presence import Claim, name_key
+
+logger = logging.getLogger(__name__)
+
+# What a Redis outage raises: redis-py's own errors, and the OS's when a
+# socket breaks underneath it.
+REDIS_ERRORS = (RedisError, OSError)
+
+PREFIX = "chat:presence:"
+# Production default; settings.CHAT_PRESENCE_TTL_SECONDS overrides it.
+DEFAULT_TTL_SECONDS = 10.0
+# Refresh and sweep four times per TTL: a process may miss three beats (a
+# long GC pause, a busy loop) before its members are taken for dead.
+BEATS_PER_TTL = 4
+# Entries per script call, so that one call never holds Redis for long.
+BATCH = 500
+# Presence commands never block in Redis, so an answer slower than this means
+# the connection is dead; the connect timeout keeps a down Redis from hanging
+# a join.
+SOCKET_TIMEOUT_SECONDS = 5.0
+CONNECT_TIMEOUT_SECONDS = 2.0
+# Concurrent presence commands per process; more wait for a free connection
+# (up to POOL_WAIT_SECONDS) instead of failing, unlike the layer's pool.
+MAX_CONNECTIONS = 200
+POOL_WAIT_SECONDS = 5.0
+
+_LUA_LIB = r"""
+local p = ARGV[1]
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function holder(held)
+  local tab = string.find(held, '\t', 1, true)
+  return string.sub(held, 1, tab - 1), string.sub(held, tab + 1)
+end
+
+local function members(room)
+  local hkey = p .. 'room:' .. room
+  local names = {}
+  for _, key in ipairs(redis.call('ZRANGE', p .. 'order:' .. room, 0, -1)) do
+    local held = redis.call('HGET', hkey, key)
+    if held then
+      local _, name = holder(held)
+      names[#names + 1] = name
+    end
+  end
+  return names
+end
+
+-- Free `key` in `room` if `member` holds it: its name and the count after,
+-- or nil if somebody else (or nobody) holds it.
+local function drop(room, key, member)
+  local hkey = p .. 'room:' .. room
+  local held = redis.call('HGET', hkey, key)
+  if not held then return nil end
+  local owner, name = holder(held)
+  if owner ~= member then return nil end
+  redis.call('HDEL', hkey, key)
+  redis.call('ZREM', p .. 'order:' .. room, key)
+  redis.call('ZREM', p .. 'deadlines', room .. '\t' .. key .. '\t' .. member)
+  local count = redis.call('HINCRBY', p .. 'counts', room, -1)
+  if count <= 0 then
+    redis.call('HDEL', p .. 'counts', room)
+    count = 0
+  end
+  return name, count
+end
+"""
+
+# ARGV: prefix, room, name key, name, member, ttl ms -> the names, or nil.
+_CLAIM = (
+    _LUA_LIB
+    + r"""
+local room, key, name, member = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local hkey = p .. 'room:' .. room
+if redis.call('HEXISTS', hkey, key) == 1 then return nil end
+redis.call('HSET', hkey, key, member .. '\t' .. name)
+redis.call('ZADD', p .. 'order:' .. room, redis.call('INCR', p .. 'seq'), key)
+redis.call('ZADD', p .. 'deadlines', now_ms() + tonumber(ARGV[6]),
+           room .. '\t' .. key .. '\t' .. member)
+redis.call('HINCRBY', p .. 'counts', room, 1)
+return members(room)
+"""
+)
+
+# ARGV: prefix, room, name key, member -> the count after, or nil.
+_RELEASE = (
+    _LUA_LIB
+    + r"""
+local _, count = drop(ARGV[2], ARGV[3], ARGV[4])
+return count
+"""
+)
+
+# ARGV: prefix, room -> the names in join order.
+_MEMBERS = _LUA_LIB + "return members(ARGV[2])\n"
+
+# ARGV: prefix, ttl ms, entry... -> the entries that are gone (swept or freed).
+_REFRESH = (
+    _LUA_LIB
+    + r"""
+local deadline = now_ms() + tonumber(ARGV[2])
+local gone = {}
+for i = 3, #ARGV do
+  if redis.call('ZSCORE', p .. 'deadlines', ARGV[i]) then
+    redis.call('ZADD', p .. 'deadlines', deadline, ARGV[i])
+  else
+    gone[#gone + 1] = ARGV[i]
+  end
+end
+return gone
+"""
+)
+
+# ARGV: prefix, limit -> room, name, member, count for each expired member, flat.
+_SWEEP = (
+    _LUA_LIB
+    + r"""
+local expired = redis.call('ZRANGEBYSCORE', p .. 'deadlines', '-inf', now_ms(),
+                           'LIMIT', 0, tonumber(ARGV[2]))
+local out = {}
+for _, entry in ipairs(expired) do
+  redis.call('ZREM', p .. 'deadlines', entry)
+  local room, key, member = string.match(entry, '^([^\t]*)\t([^\t]*)\t(.*)$')
+  local name, count = drop(room, key, member)
+  if name then
+    out[#out + 1] = room
+    out[#out + 1] = name
+    out[#out + 1] = member
+    out[#out + 1] = count
+  end
+end
+return out
+"""
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Expired:
+    """A member whose process stopped refreshing it: it has left `room`."""
+
+    room: str
+    name: str
+    member: str
+    count: int
+
+
+ExpiredHandler = Callable[[Sequence[Expired]], Awaitable[None]]
+EvictedHandler = Callable[[Sequence[str]], Awaitable[None]]
+
+
+def _entry(room: str, name: str, member: str) -> str:
+    return f"{room}\t{name_key(name)}\t{member}"
+
+
+def _member_of(entry: str) -> str:
+    return entry.rsplit("\t", 1)[1]
+
+
+@dataclass(eq=False)
+class _LoopState:
+    """What belongs to one event loop: its client, scripts, upkeep task and members."""
+
+    client: Redis
+    scripts: dict[str, AsyncScript]
+    held: set[str] = field(default_factory=set)
+    upkeep: asyncio.Task[None] | None = None
+
+
+class RedisPresence:
+    """The `Presence` registry in Redis, for any number of processes.
+
+    `on_expired` hears of the members of dead processes that this process's
+    sweep removed; `on_evicted` hears of this process's own members whose
+    entries were swept while they were still connected (the process stalled
+    longer than the TTL), so that they can be disconnected and rejoin.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        ttl: float = DEFAULT_TTL_SECONDS,
+        prefix: str = PREFIX,
+        on_expired: ExpiredHandler | None = None,
+        on_evicted: EvictedHandler | None = None,
+        upkeep: bool = True,
+    ) -> None:
+        self.url = url
+        self.ttl = ttl
+        self.interval = ttl / BEATS_PER_TTL
+        self.prefix = prefix
+        self.on_expired = on_expired
+        self.on_evicted = on_evicted
+        self.run_upkeep = upkeep
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._state: _LoopState | None = None
+
+    def _current(self) -> _LoopState:
+        """This loop's state; redis.asyncio connections belong to the loop that made them."""
+        loop = asyncio.get_running_loop()
+        if self._state is None or self._loop is not loop:
+            pool = BlockingConnectionPool.from_url(
+                self.url,
+                max_connections=MAX_CONNECTIONS,
+                timeout=POOL_WAIT_SECONDS,
+                socket_timeout=SOCKET_TIMEOUT_SECONDS,
+                socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                decode_responses=True,
+            )
+            client = Redis(connection_pool=pool)
+            scripts = {
+                name: client.register_script(source)
+                for name, source in (
+                    ("claim", _CLAIM),
+                    ("release", _RELEASE),
+                    ("members", _MEMBERS),
+                    ("refresh", _REFRESH),
+                    ("sweep", _SWEEP),
+                )
+            }
+            self._loop, self._state = loop, _LoopState(client=client, scripts=scripts)
+        state = self._state
+        if self.run_upkeep and (state.upkeep is None or state.upkeep.done()):
+            state.upkeep = loop.create_task(self._upkeep(state), name="chat-presence-upkeep")
+        return state
+
+    async def _run(self, state: _LoopState, script: str, *args: str | int) -> Any:
+        return await state.scripts[script](args=[self.prefix, *args])
+
+    # The Presence protocol.
+
+    async def claim(self, *, room: str, name: str, member: str) -> Claim:
+        state = self._current()
+        ttl_ms = int(self.ttl * 1000)
+        names = await self._run(state, "claim", room, name_key(name), name, member, ttl_ms)
+        if names is None:
+            return Claim(members=None)
+        state.held.add(_entry(room, name, member))
+        return Claim(members=list(names))
+
+    async def release(self, *, room: str, name: str, member: str) -> int | None:
+        state = self._current()
+        # Stop refreshing first: if Redis is down now, the entry still expires.
+        state.held.discard(_entry(room, name, member))
+        count = await self._run(state, "release", room, name_key(name), member)
+        return None if count is None else int(count)
+
+    async def members(self, *, room: str) -> list[str]:
+        return list(await self._run(self._current(), "members", room))
+
+    async def counts(self) -> dict[str, int]:
+        raw = await self._current().client.hgetall(self.prefix + "counts")
+        return {room: int(count) for room, count in raw.items()}
+
+    async def ping(self) -> None:
+        """Raise unless Redis answers (the health probe)."""
+        await self._current().client.ping()
+
+    # Upkeep: keep this process's members alive, and bury other processes' dead.
+
+    async def refresh(self) -> list[str]:
+        """Push this process's deadlines forward; the members found gone (evicted)."""
+        state = self._current()
+        held = list(state.held)
+        ttl_ms = int(self.ttl * 1000)
+        gone: list[str] = []
+        for start in range(0, len(held), BATCH):
+            gone += await self._run(state, "refresh", ttl_ms, *held[start : start + BATCH])
+        # A member released meanwhile is not evicted: it left by itself.
+        evicted = [entry for entry in gone if entry in state.held]
+        state.held.difference_update(evicted)
+        return [_member_of(entry) for entry in evicted]
+
+    async def sweep(self) -> list[Expired]:
+        """Remove every expired member; this process alone gets each one back."""
+        state = self._current()
+        expired: list[Expired] = []
+        while True:
+            flat = await self._run(state, "sweep", BATCH)
+            batch = [
+                Expired(room=flat[i], name=flat[i + 1], member=flat[i + 2], count=int(flat[i + 3]))
+                for i in range(0, len(flat), 4)
+            ]
+            expired += batch
+            if len(batch) < BATCH:
+                return expired
+
+    async def _upkeep(self, state: _LoopState) -> None:
+        """Refresh and sweep every `interval` until the loop ends."""
+        while True:
+            try:
+                await self._upkeep_once()
+            except REDIS_ERRORS as error:
+                # Expected while Redis is down; the next beat tries again.
+                logger.warning("presence upkeep: Redis unavailable: %s", error)
+            except Exception:
+                logger.exception("presence upkeep failed")
+            await asyncio.sleep(self.interval)
+
+    async def _upkeep_once(self) -> None:
+        evicted = await self.refresh()
+        if evicted and self.on_evicted is not None:
+            logger.warning("%d members of this process expired while connected", len(evicted))
+            await self.on_evicted(evicted)
+        expired = await self.sweep()
+        if expired and self.on_expired is not None:
+            logger.info("%d members of a lost process expired", len(expired))
+            await self.on_expired(expired)
+
+    async def aclose(self) -> None:
+        """Stop the upkeep and close the connections (tests, shutdown)."""
+        state, self._state, self._loop = self._state, None, None
+        if state is None:
+            return
+        if state.upkeep is not None:
+            state.upkeep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await state.upkeep
+        await state.client.aclose()

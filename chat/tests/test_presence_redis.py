@@ -1,0 +1,153 @@
+"""RedisPresence against a real redis-server; two instances stand in for two processes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from chat.presence_redis import REDIS_ERRORS, Expired, RedisPresence
+
+pytestmark = pytest.mark.redis
+
+# Short enough to keep the suite fast, long enough that a loaded machine
+# refreshes a live member in time.
+TTL = 1.0
+# With its own upkeep running, a registry must ride out a loaded machine's
+# scheduling hiccups: a member expires only after three missed beats.
+UPKEEP_TTL = 1.5
+DEADLINE = 10.0
+
+
+@pytest.fixture
+async def make_presence(redis_server) -> AsyncIterator[Callable[..., RedisPresence]]:
+    """Presence registries on the test's Redis; upkeep off unless asked for."""
+    made: list[RedisPresence] = []
+
+    def make(**options) -> RedisPresence:
+        options.setdefault("ttl", TTL)
+        options.setdefault("upkeep", False)
+        presence = RedisPresence(redis_server.url, **options)
+        made.append(presence)
+        return presence
+
+    yield make
+    for presence in made:
+        await presence.aclose()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Poll `check` until it holds, failing after DEADLINE."""
+    deadline = time.monotonic() + DEADLINE
+    while not await check():
+        assert time.monotonic() < deadline, f"not within {DEADLINE} s: {what}"
+        await asyncio.sleep(0.05)
+
+
+async def test_claim_release_members_counts(make_presence):
+    presence = make_presence()
+    assert (await presence.claim(room="lobby", name="Seiya", member="m1")).members == ["Seiya"]
+    assert not (await presence.claim(room="lobby", name="SEIYA", member="m2")).won
+    claim = await presence.claim(room="lobby", name="Shiryu", member="m2")
+    assert claim.members == ["Seiya", "Shiryu"]
+    await presence.claim(room="other", name="Seiya", member="m3")
+    assert await presence.counts() == {"lobby": 2, "other": 1}
+    # Only the holder frees a name.
+    assert await presence.release(room="lobby", name="Seiya", member="m2") is None
+    assert await presence.release(room="lobby", name="seiya", member="m1") == 1
+    assert await presence.members(room="lobby") == ["Shiryu"]
+    assert await presence.release(room="lobby", name="Shiryu", member="m2") == 0
+    assert await presence.release(room="other", name="Seiya", member="m3") == 0
+    assert await presence.counts() == {}
+    assert await presence.members(room="lobby") == []
+
+
+async def test_members_keep_join_order_across_releases(make_presence):
+    presence = make_presence()
+    for index, name in enumerate(["a", "b", "c"]):
+        await presence.claim(room="r", name=name, member=f"m{index}")
+    await presence.release(room="r", name="a", member="m0")
+    assert (await presence.claim(room="r", name="A", member="m3")).members == ["b", "c", "A"]
+
+
+async def test_name_race_between_processes_has_one_winner(make_presence):
+    first, second = make_presence(), make_presence()
+    claims = [
+        registry.claim(room="lobby", name=name, member=f"{index}")
+        for index, (registry, name) in enumerate(
+            [(first, "Seiya"), (second, "seiya"), (first, "SEIYA"), (second, "Seiya")] * 5
+        )
+    ]
+    results = await asyncio.gather(*claims)
+    assert sum(claim.won for claim in results) == 1
+    assert await first.counts() == {"lobby": 1}
+
+
+async def test_a_silent_process_expires_once_and_frees_its_names(make_presence):
+    dead, alive = make_presence(), make_presence()
+    await alive.claim(room="lobby", name="Alive", member="a1")
+    await dead.claim(room="lobby", name="Ghost", member="g1")
+    await alive.refresh()
+    assert await alive.sweep() == []
+    found: list[Expired] = []
+
+    async def swept() -> bool:
+        assert await alive.refresh() == []
+        found.extend(await alive.sweep())
+        return bool(found)
+
+    await eventually(swept, "the silent member expires")
+    assert found == [Expired(room="lobby", name="Ghost", member="g1", count=1)]
+    assert await alive.sweep() == []
+    assert await alive.members(room="lobby") == ["Alive"]
+    assert (await alive.claim(room="lobby", name="ghost", member="a2")).won
+    # The stalled process finds out that its member was swept.
+    assert await dead.refresh() == ["g1"]
+    assert await dead.refresh() == []
+
+
+async def test_a_member_that_left_is_not_evicted(make_presence):
+    presence, sweeper = make_presence(), make_presence()
+    await presence.claim(room="lobby", name="Brief", member="b1")
+    await presence.release(room="lobby", name="Brief", member="b1")
+    await presence.claim(room="lobby", name="Kept", member="k1")
+    assert await presence.refresh() == []
+    assert await sweeper.sweep() == []
+
+
+async def test_upkeep_keeps_members_alive_and_announces_the_dead(make_presence):
+    announced: list[Expired] = []
+
+    async def on_expired(expired) -> None:
+        announced.extend(expired)
+
+    alive = make_presence(ttl=UPKEEP_TTL, upkeep=True, on_expired=on_expired)
+    dead = make_presence(ttl=UPKEEP_TTL)
+    await alive.claim(room="lobby", name="Alive", member="a1")
+    await dead.claim(room="lobby", name="Ghost", member="g1")
+
+    async def ghost_announced() -> bool:
+        return bool(announced)
+
+    await eventually(ghost_announced, "the upkeep announces the silent member")
+    assert announced == [Expired(room="lobby", name="Ghost", member="g1", count=1)]
+    # Outliving several TTLs is the point here, so this waits on the clock.
+    await asyncio.sleep(2 * UPKEEP_TTL)
+    assert await alive.members(room="lobby") == ["Alive"]
+
+
+async def test_redis_outage_raises_then_recovers(make_presence, redis_server):
+    presence = make_presence()
+    await presence.claim(room="lobby", name="Before", member="b1")
+    await presence.ping()
+    redis_server.stop()
+    with pytest.raises(REDIS_ERRORS):
+        await presence.ping()
+    with pytest.raises(REDIS_ERRORS):
+        await presence.claim(room="lobby", name="During", member="d1")
+    redis_server.start()
+    await presence.ping()
+    # Nothing on disk: the registry starts empty, and works.
+    assert (await presence.claim(room="lobby", name="After", member="a1")).members == ["After"]
