@@ -1,4 +1,6 @@
-"""Compare channels-redis's two layers on the chat's traffic, on a throwaway Redis.
+"""Compare the Redis channel layers on the chat's traffic, on a throwaway Redis.
+
+channels-redis's two layers and ours (chat.layers_redis.ChatRedisChannelLayer).
 
     .venv/bin/python bench/redis_layers.py [--members 50] [--messages 1000]
 
@@ -35,11 +37,13 @@ from channels_redis.core import RedisChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from redis.exceptions import RedisError
 
+from chat.layers_redis import UNAVAILABLE_EVENT, ChatRedisChannelLayer
 from chat.tests.redis_server import RedisServer
 
 LAYERS: dict[str, Any] = {
     "RedisChannelLayer": RedisChannelLayer,
     "RedisPubSubChannelLayer": RedisPubSubChannelLayer,
+    "ChatRedisChannelLayer": ChatRedisChannelLayer,
 }
 GROUP = "chat.bench"
 # What a Redis outage raises in a layer call (as in chat.presence_redis).
@@ -83,6 +87,10 @@ class Receiver:
                 self.errors += 1
                 await asyncio.sleep(0.1)
                 continue
+            if message["type"] == UNAVAILABLE_EVENT:
+                # Our layer tells its members of an outage with an event.
+                self.errors += 1
+                continue
             self.seen.append(message["seq"])
             self.latencies.append(time.perf_counter() - message["sent"])
             if len(self.seen) >= self.target:
@@ -90,6 +98,8 @@ class Receiver:
 
 
 def layer_config(kind: str, url: str) -> dict:
+    if kind == "ChatRedisChannelLayer":
+        return {"url": url, "capacity": 10_000}
     host = {"address": url, "socket_timeout": 15, "socket_connect_timeout": 2}
     if kind == "RedisChannelLayer":
         return {"hosts": [host], "capacity": 10_000, "group_expiry": 3600}
@@ -136,6 +146,8 @@ class Room:
         for layer in self.layers:
             with contextlib.suppress(*OUTAGE):
                 await asyncio.wait_for(layer.flush(), CLEANUP_SECONDS)
+            if isinstance(layer, ChatRedisChannelLayer):
+                await layer.close()
 
 
 def in_order(seen: list[int]) -> bool:

@@ -7,6 +7,12 @@ IN_PROCESS_LAYERS = {
     "channels.layers.InMemoryChannelLayer",
     "chat.layers.ChatChannelLayer",
 }
+# Layers whose group memberships last until the member leaves: in the
+# process, dying with it (nothing in Redis to outlive it or to expire).
+NON_EXPIRING_LAYERS = {
+    "chat.layers.ChatChannelLayer",
+    "chat.layers_redis.ChatRedisChannelLayer",
+}
 
 
 def _layer_config() -> dict:
@@ -30,7 +36,9 @@ def check_channel_layer(app_configs=None, **kwargs) -> list:
 
 @register(Tags.compatibility)
 def check_group_expiry(app_configs=None, **kwargs) -> list:
-    """A connection must not outlive its group membership."""
+    """A connection must not outlive its group membership, where memberships expire."""
+    if _layer_config().get("BACKEND", "") in NON_EXPIRING_LAYERS:
+        return []
     timeout = getattr(settings, "DAPHNE_WEBSOCKET_TIMEOUT", 86400)
     expiry = _layer_config().get("CONFIG", {}).get("group_expiry", 86400)
     if timeout < 0 or timeout >= expiry:

@@ -68,7 +68,9 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         except REDIS_ERRORS as error:
             # Redis is down: this connection can neither hear nor reach its
             # room. Say so with a code the page retries; it rejoins later.
-            logger.warning("closing %s: Redis unavailable: %s", self.channel_name, error)
+            # No channel name yet if the layer refused to make one.
+            channel = getattr(self, "channel_name", "a new connection")
+            logger.warning("closing %s: Redis unavailable: %s", channel, error)
             if not self.accepted:
                 await self.accept()
             await self.close_with(protocol.CLOSE_UNAVAILABLE)
@@ -269,6 +271,15 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         """
         logger.warning("closing %s in room %s: it fell behind", self.channel_name, self.room)
         await self.close_with(protocol.CLOSE_FELL_BEHIND)
+
+    async def layer_unavailable(self, event: dict[str, Any]) -> None:
+        """The channel layer lost Redis and room events may have been missed.
+
+        As when a Redis call fails here: close with a code the page retries;
+        it rejoins once Redis is back.
+        """
+        logger.warning("closing %s: the channel layer lost Redis", self.channel_name)
+        await self.close_with(protocol.CLOSE_UNAVAILABLE)
 
     async def chat_evicted(self, event: dict[str, Any]) -> None:
         """Presence expired this member while connected: close; the page rejoins."""

@@ -65,13 +65,15 @@ class LeanDispatchMixin:
     async def __call__(self, scope, receive, send) -> None:
         """As AsyncConsumer.__call__, with `dispatch_from` as the event loop."""
         self.scope = scope
+        # Before the layer is asked for a channel: if that fails (Redis is
+        # down), the consumer can still accept and close with a reason.
+        self.base_send = send
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         sources: list[Source] = [receive]
         if self.channel_layer is not None:
             self.channel_name = await self.channel_layer.new_channel()
             self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
             sources.append(self.channel_receive)
-        self.base_send = send
         with contextlib.suppress(StopConsumer):
             await dispatch_from(sources, self.dispatch)
 

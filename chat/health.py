@@ -15,8 +15,12 @@ PROBE_TIMEOUT_SECONDS = 2.0
 
 
 async def check_channel_layer() -> None:
-    """Send a message to a fresh channel and read it back."""
+    """Send a message to a fresh channel and read it back, through Redis if the layer uses it."""
     layer = get_channel_layer()
+    roundtrip = getattr(layer, "roundtrip", None)
+    if roundtrip is not None:
+        await roundtrip()
+        return
     # The default prefix on purpose: channels-redis reads every process-local
     # channel of one prefix through a single receive loop, and a loop that a
     # connected consumer holds never reads another prefix's messages.

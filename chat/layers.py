@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 
 # Queued once for a member that missed group events because its channel was full.
 OVERFLOW_EVENT = "layer.overflow"
+# Random bytes naming this layer's process in its channel names: 16 hex
+# digits, so that two of many processes never draw the same name.
+PROCESS_ID_BYTES = 8
 
 
 class ChatChannelLayer(BaseChannelLayer):
@@ -57,7 +60,9 @@ class ChatChannelLayer(BaseChannelLayer):
         self.channel_capacity = self.compile_capacities(self.channel_capacity)
         self.group_expiry = group_expiry
         self.dropped = 0
-        self._prefix = os.urandom(4).hex()
+        # Part of every channel name, so that a layer spanning processes
+        # (chat.layers_redis) can tell which process a channel lives in.
+        self.process_id = os.urandom(PROCESS_ID_BYTES).hex()
         self._counter = itertools.count(1)
         self._queues: dict[str, deque[dict[str, Any]]] = {}
         self._waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -68,7 +73,7 @@ class ChatChannelLayer(BaseChannelLayer):
     # Channels.
 
     async def new_channel(self, prefix: str = "specific.") -> str:
-        return f"{prefix}{self._prefix}!{next(self._counter):x}"
+        return f"{prefix}{self.process_id}!{next(self._counter):x}"
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         """Queue an event for one channel; ChannelFull if it holds `capacity` already."""
@@ -156,6 +161,28 @@ class ChatChannelLayer(BaseChannelLayer):
                 self.get_capacity(channel),
                 message.get("type"),
             )
+
+    def has_group(self, group: str) -> bool:
+        """Whether the group has a member in this layer."""
+        return group in self._groups
+
+    def groups(self) -> list[str]:
+        """The groups with members in this layer."""
+        return list(self._groups)
+
+    def notify_all(self, message: dict[str, Any]) -> int:
+        """Give `message` to every channel in use: waiting, holding events, or in a group.
+
+        Past the capacity if need be: it is a notice that must not be lost
+        (like the overflow event), sent once per incident. The channels reached.
+        """
+        channels = {*self._waiters, *self._queues}
+        for members in self._groups.values():
+            channels.update(members)
+        for channel in channels:
+            if not self._deliver(channel, message):
+                self._queues[channel].append(message)
+        return len(channels)
 
     # Maintenance.
 

@@ -101,17 +101,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Unset: the in-process layer, one process. Set: channels-redis, any number of
-# processes sharing presence, names and settings through Redis.
+# Unset: the in-process layer, one process. Set: our Redis pub/sub layer (or
+# channels-redis, see docs/deploy.md), any number of processes sharing
+# presence, names and settings through Redis.
 REDIS_URL = os.environ.get("REDIS_URL", "").strip() or None
 
 # Daphne closes a WebSocket after this long (its default, for `runserver` and
 # the `daphne` command alike); the page then reconnects and rejoins.
 DAPHNE_WEBSOCKET_TIMEOUT = 86400
-# How long a group membership lives in the channel layer. It must outlast the
-# longest connection, or a long-lived member silently stops receiving its
-# room (chat.checks warns if it does not).
-CHANNEL_GROUP_EXPIRY_SECONDS = 2 * DAPHNE_WEBSOCKET_TIMEOUT
+# Our channel layers keep a group membership until the member leaves; a
+# layer that expires memberships (channels-redis, docs/deploy.md) needs a
+# group expiry above this, which chat.checks verifies.
 
 
 # A member's presence entry in Redis lives this long unless its process
@@ -121,38 +121,19 @@ CHANNEL_GROUP_EXPIRY_SECONDS = 2 * DAPHNE_WEBSOCKET_TIMEOUT
 # risks expiring the members of a process that merely stalls.
 CHAT_PRESENCE_TTL_SECONDS = _env_seconds("CHAT_PRESENCE_TTL_SECONDS", 10.0)
 
-# channels-redis 4.3 blocks up to 5 s in BZPOPMIN when a channel is idle. The
-# socket timeout must be longer than that, or every idle receive fails (newer
-# redis-py releases default to 5 s); it must exist at all, or a silently dead
-# Redis connection hangs the receive loop forever.
-REDIS_LAYER_SOCKET_TIMEOUT_SECONDS = 15.0
-# A Redis that is down must fail a connection attempt quickly, so clients get
-# 4503 and /healthz its 503 instead of waiting.
-REDIS_CONNECT_TIMEOUT_SECONDS = 2.0
-# Each group_add / group_discard / group_send borrows a pool connection, so
-# 500 members leaving at once borrow 500. A full pool raises instead of
-# waiting, so the cap is set here rather than left to a library default
-# (100 in some releases); Redis itself accepts 10,000 clients from all
-# processes together.
-REDIS_LAYER_MAX_CONNECTIONS = 1000
+# Events a member's channel holds before it is told it fell behind: a busy
+# room's burst must not overflow it.
+CHANNEL_CAPACITY = 1000
 
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [
-                    {
-                        "address": REDIS_URL,
-                        "socket_timeout": REDIS_LAYER_SOCKET_TIMEOUT_SECONDS,
-                        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_SECONDS,
-                        "max_connections": REDIS_LAYER_MAX_CONNECTIONS,
-                    }
-                ],
-                "group_expiry": CHANNEL_GROUP_EXPIRY_SECONDS,
-                # A room's burst must not overflow a member's channel.
-                "capacity": 1000,
-            },
+            # One PUBLISH per message and process, fan-out in the process; it
+            # closes its members with 4503 when it loses Redis. Its timeouts
+            # and pool are set in chat/layers_redis.py. docs/deploy.md has
+            # channels-redis's RedisChannelLayer as the alternative, and why not.
+            "BACKEND": "chat.layers_redis.ChatRedisChannelLayer",
+            "CONFIG": {"url": REDIS_URL, "capacity": CHANNEL_CAPACITY},
         }
     }
 else:
@@ -160,10 +141,7 @@ else:
         "default": {
             # Not Channels' InMemoryChannelLayer: see chat/layers.py for why.
             "BACKEND": "chat.layers.ChatChannelLayer",
-            "CONFIG": {
-                "group_expiry": CHANNEL_GROUP_EXPIRY_SECONDS,
-                "capacity": 1000,
-            },
+            "CONFIG": {"capacity": CHANNEL_CAPACITY},
         }
     }
 

@@ -496,3 +496,17 @@ async def test_member_that_falls_behind_is_told_by_close_4029(connect):
     for _ in range(layer.capacity):
         await listener.receive_type("typing")
     assert await listener.closed_with() == protocol.CLOSE_FELL_BEHIND
+
+
+async def test_a_layer_that_lost_redis_closes_its_members_with_4503(connect):
+    from channels.layers import get_channel_layer
+
+    member = await connect()
+    await member.join("Seiya")
+    watcher = await connect()
+    await watcher.join("Shiryu")
+    await member.receive_type("presence")
+    # What chat.layers_redis sends every local channel when Redis fails.
+    assert get_channel_layer().notify_all({"type": "layer.unavailable"}) == 2
+    assert await member.closed_with() == protocol.CLOSE_UNAVAILABLE
+    assert await watcher.closed_with() == protocol.CLOSE_UNAVAILABLE

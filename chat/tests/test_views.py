@@ -55,15 +55,18 @@ def test_healthz_ok(client):
     assert response.json()["channel_layer"] == "ok"
 
 
-def test_healthz_503_when_the_layer_does_not_answer(client):
+@pytest.mark.parametrize(
+    ("backend", "config"),
+    [
+        ("chat.layers_redis.ChatRedisChannelLayer", lambda url: {"url": url}),
+        ("channels_redis.core.RedisChannelLayer", lambda url: {"hosts": [url]}),
+    ],
+)
+def test_healthz_503_when_the_layer_does_not_answer(client, backend, config):
     from chat.tests.servers import free_port
 
-    broken = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [f"redis://127.0.0.1:{free_port()}/0"]},
-        }
-    }
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    broken = {"default": {"BACKEND": backend, "CONFIG": config(url)}}
     with override_settings(CHANNEL_LAYERS=broken):
         response = client.get("/healthz")
     assert response.status_code == 503

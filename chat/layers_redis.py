@@ -1,0 +1,444 @@
+"""The channel layer used when REDIS_URL is set: one PUBLISH per message, fan-out in the process.
+
+channels-redis's RedisChannelLayer writes every group event into every
+member's Redis queue and reads each back with its own round trip: in a room
+of N members one message costs N Redis writes and N reads, 150 to 570 µs of
+CPU per delivery (docs/performance.md). Its RedisPubSubChannelLayer publishes
+once, but a Redis outage is invisible to its receivers, so members would
+silently miss messages. This layer keeps the cost of the first and says when
+something may have been missed:
+
+- channels and their queues live in the process, in a composed
+  `ChatChannelLayer` (O(1) receive, no copy per member, `layer.overflow` on
+  a full channel); a channel's name carries its process's id;
+- group membership is local too: the first local member of a group
+  SUBSCRIBEs this process to the group's Redis channel and the last one to
+  leave UNSUBSCRIBEs. `group_send` PUBLISHes once, tagged with this
+  process's id, and delivers to the local members directly; this process's
+  own subscriber skips the copy it delivered already. A receiver hears one
+  sender's messages through one path only (local, or one Redis connection
+  in publish order), so it hears them once and in order;
+- `send` to another process's channel PUBLISHes to that process's own Redis
+  channel, which its subscriber reads and delivers locally;
+- one subscriber task per process reads every Redis channel of the process
+  through redis-py's PubSub. When its connection fails, messages may have
+  been published that it never read: every local channel gets a
+  `layer.unavailable` event (the consumer closes with 4503 and the page
+  rejoins), and the task reconnects with backoff and re-subscribes the
+  groups that still have local members. A publish that fails raises the
+  Redis error to its caller. Every Redis call has a deadline.
+
+Membership dies with its process, so nothing in Redis outlives it and there
+is no group expiry (`group_expiry` is accepted for settings shared with
+channels-redis, and not used). Events are serialised with orjson and must be
+plain data: bytes, which orjson refuses, raise TypeError before anything is
+sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from channels.exceptions import ChannelFull
+from channels.layers import BaseChannelLayer
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .layers import PROCESS_ID_BYTES, ChatChannelLayer
+
+logger = logging.getLogger(__name__)
+
+# Sent to every local channel when the subscriber lost Redis: what was
+# published meanwhile never reached this process's members.
+UNAVAILABLE_EVENT = "layer.unavailable"
+
+DEFAULT_PREFIX = "chat:layer:"
+# Redis commands here never block in Redis, so an answer slower than this
+# means a dead connection; a down Redis must fail a connect quickly, so
+# members get 4503 and /healthz its 503 instead of waiting.
+SOCKET_TIMEOUT_SECONDS = 5.0
+CONNECT_TIMEOUT_SECONDS = 2.0
+# Concurrent publishes per process; more wait this long for a connection.
+MAX_CONNECTIONS = 200
+POOL_WAIT_SECONDS = 5.0
+# The subscriber reads with this timeout, never with the socket timeout, so
+# an idle process does not mistake silence for a dead connection (the trap
+# of redis-py's 5 s default). A quiet connection is pinged every
+# HEARTBEAT_SECONDS and counted dead when the PONG takes longer than
+# SOCKET_TIMEOUT_SECONDS: a silently broken connection is found in seconds.
+READ_POLL_SECONDS = 1.0
+HEARTBEAT_SECONDS = 5.0
+# A group_add waits at most this long for Redis to confirm the subscription.
+SUBSCRIBE_TIMEOUT_SECONDS = 5.0
+# Reconnect backoff: quick for a blip, at most this slow during an outage.
+BACKOFF_MIN_SECONDS = 0.1
+BACKOFF_MAX_SECONDS = 2.0
+
+
+def channel_process(channel: str) -> str:
+    """The id of the process that owns `channel`: `<prefix><process id>!<n>`."""
+    head, bang, _ = channel.partition("!")
+    if not bang:
+        raise ValueError(f"{channel!r} is not a channel of this layer (no '!')")
+    return head[-2 * PROCESS_ID_BYTES :]
+
+
+@dataclass(eq=False)
+class _Connection:
+    """What belongs to one event loop: the clients and the subscriber task."""
+
+    loop: asyncio.AbstractEventLoop
+    client: Redis
+    subscriber: asyncio.Task[None] | None = None
+    pubsub: PubSub | None = None
+    # Redis channel -> futures of the SUBSCRIBEs sent and not yet confirmed, in order.
+    inflight: dict[bytes, deque[asyncio.Future[None]]] = field(default_factory=dict)
+    # Redis channel -> the future its latest SUBSCRIBE resolves (done: subscribed).
+    ready: dict[bytes, asyncio.Future[None]] = field(default_factory=dict)
+    # True once the subscriber's connection takes SUBSCRIBE commands.
+    accepting: bool = False
+    # Set while Redis has confirmed this process's own channel on a live connection.
+    up: asyncio.Event = field(default_factory=asyncio.Event)
+    # Why the last connection attempt failed, while Redis is unavailable.
+    failure: BaseException | None = None
+    # Held while deciding on and sending SUBSCRIBE and UNSUBSCRIBE commands,
+    # so that they reach Redis in the order they were decided.
+    commands: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Set once the first connection attempt has succeeded or failed.
+    tried: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class ChatRedisChannelLayer(BaseChannelLayer):
+    """Local channels and groups, relayed between processes by Redis pub/sub."""
+
+    extensions = ["groups", "flush"]
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        prefix: str = DEFAULT_PREFIX,
+        expiry: int = 60,
+        group_expiry: int = 86400,
+        capacity: int = 100,
+        channel_capacity: dict | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(expiry=expiry, capacity=capacity, channel_capacity=channel_capacity)
+        self.url = url
+        self.prefix = prefix
+        self.group_expiry = group_expiry
+        self.local = ChatChannelLayer(
+            expiry=expiry, capacity=capacity, channel_capacity=channel_capacity
+        )
+        self.process_id = self.local.process_id
+        self._origin = self.process_id.encode()
+        self._inbox = self._redis_channel("process", self.process_id)
+        self._conn: _Connection | None = None
+
+    # Names.
+
+    def _redis_channel(self, kind: str, name: str) -> bytes:
+        return f"{self.prefix}{kind}:{name}".encode()
+
+    def _group_channel(self, group: str) -> bytes:
+        return self._redis_channel("group", group)
+
+    def _is_local(self, channel: str) -> bool:
+        return channel_process(channel) == self.process_id
+
+    # Channels.
+
+    async def new_channel(self, prefix: str = "specific.") -> str:
+        """A channel of this process; a Redis error while the layer cannot reach Redis.
+
+        A connection that opens during an outage would hear nothing from the
+        other processes; failing here closes it with 4503 like the rest.
+        """
+        conn = self._current()
+        if conn.failure is not None:
+            raise RedisConnectionError(f"Redis unavailable: {conn.failure}")
+        return await self.local.new_channel(prefix)
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        """Queue an event for a channel of this process, or publish it to the channel's process."""
+        assert isinstance(message, dict), "message is not a dict"
+        self.require_valid_channel_name(channel)
+        if self._is_local(channel):
+            await self.local.send(channel, message)
+            return
+        payload = orjson.dumps([channel, message])
+        target = self._redis_channel("process", channel_process(channel))
+        await self._current().client.publish(target, payload)
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        """The channel's next event; only a channel of this process can be read."""
+        if not self._is_local(channel):
+            raise ValueError(f"{channel} belongs to another process")
+        self._current()
+        return await self.local.receive(channel)
+
+    # Groups.
+
+    async def group_add(self, group: str, channel: str) -> None:
+        """Add a local channel; the process subscribes to the group on its first member."""
+        self.require_valid_group_name(group)
+        self.require_valid_channel_name(channel)
+        if not self._is_local(channel):
+            raise ValueError(f"{channel} belongs to another process: membership is local")
+        conn = self._current()
+        await self.local.group_add(group, channel)
+        redis_channel = self._group_channel(group)
+        async with conn.commands:
+            ready = conn.ready.get(redis_channel)
+            if ready is None:
+                ready = await self._subscribe(conn, redis_channel)
+        try:
+            await asyncio.wait_for(asyncio.shield(ready), SUBSCRIBE_TIMEOUT_SECONDS)
+        except TimeoutError:
+            raise RedisTimeoutError(f"Redis did not confirm the subscription to {group}") from None
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        """Remove a channel; the last local member leaving unsubscribes the process."""
+        await self.local.group_discard(group, channel)
+        if self.local.has_group(group) or self._conn is None:
+            return
+        conn = self._current()
+        redis_channel = self._group_channel(group)
+        async with conn.commands:
+            # Decided under the lock: a member joining meanwhile subscribes after this.
+            if self.local.has_group(group):
+                return
+            if conn.ready.pop(redis_channel, None) is not None and conn.accepting:
+                assert conn.pubsub is not None
+                await conn.pubsub.unsubscribe(redis_channel)
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        """Publish once for every other process, then deliver to the local members.
+
+        In this order, an event that cannot be encoded or published reaches
+        nobody and its error reaches the caller.
+        """
+        assert isinstance(message, dict), "message is not a dict"
+        self.require_valid_group_name(group)
+        payload = self._origin + b" " + orjson.dumps(message)
+        await self._current().client.publish(self._group_channel(group), payload)
+        await self.local.group_send(group, message)
+
+    # Health.
+
+    async def roundtrip(self) -> None:
+        """Send an event to this process through Redis and read it back (the health probe)."""
+        conn = self._current()
+        await conn.tried.wait()
+        if conn.failure is not None or not conn.up.is_set():
+            raise RedisConnectionError(f"the subscriber cannot reach Redis: {conn.failure}")
+        channel = await self.local.new_channel("healthz.")
+        await conn.client.publish(self._inbox, orjson.dumps([channel, {"type": "healthz.probe"}]))
+        message = await self.local.receive(channel)
+        if message.get("type") != "healthz.probe":
+            raise RuntimeError("the channel layer returned another message than the one sent")
+
+    # The connection of this event loop, and its subscriber.
+
+    def _current(self) -> _Connection:
+        """This loop's connection; redis.asyncio connections belong to the loop that made them."""
+        loop = asyncio.get_running_loop()
+        conn = self._conn
+        if conn is None or conn.loop is not loop:
+            pool = BlockingConnectionPool.from_url(
+                self.url,
+                max_connections=MAX_CONNECTIONS,
+                timeout=POOL_WAIT_SECONDS,
+                socket_timeout=SOCKET_TIMEOUT_SECONDS,
+                socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                # No silent retry: a publish that failed may or may not have
+                # reached Redis, and sending it twice would duplicate it.
+                retry=Retry(NoBackoff(), 0),
+            )
+            conn = self._conn = _Connection(loop=loop, client=Redis(connection_pool=pool))
+        if conn.subscriber is None or conn.subscriber.done():
+            conn.subscriber = loop.create_task(self._subscribe_forever(conn), name="chat-layer")
+        return conn
+
+    async def _subscribe(self, conn: _Connection, redis_channel: bytes) -> asyncio.Future[None]:
+        """Ask for a subscription (holding `conn.commands`); done once Redis confirms it."""
+        if not conn.accepting and conn.failure is not None:
+            # Down now: fail at once rather than wait; the members' consumers
+            # close with 4503 and rejoin when Redis is back.
+            raise RedisConnectionError(f"Redis unavailable: {conn.failure}")
+        ready = conn.loop.create_future()
+        conn.ready[redis_channel] = ready
+        if conn.accepting:
+            assert conn.pubsub is not None
+            conn.inflight.setdefault(redis_channel, deque()).append(ready)
+            try:
+                await conn.pubsub.subscribe(redis_channel)
+            except BaseException:
+                conn.ready.pop(redis_channel, None)
+                raise
+        # Otherwise the subscriber is connecting: it subscribes every group
+        # with local members, this one included, once it holds the lock.
+        return ready
+
+    async def _subscribe_forever(self, conn: _Connection) -> None:
+        """Read Redis for this process until cancelled; reconnect with backoff after a failure."""
+        backoff = BACKOFF_MIN_SECONDS
+        while True:
+            try:
+                await self._serve(conn)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as error:
+                was_up = self._lost(conn, error)
+            except Exception as error:
+                logger.exception("channel layer subscriber failed")
+                was_up = self._lost(conn, error)
+            if was_up:
+                backoff = BACKOFF_MIN_SECONDS
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, BACKOFF_MAX_SECONDS)
+
+    async def _serve(self, conn: _Connection) -> None:
+        """One connection's life: subscribe this process's channels, then read until it fails."""
+        pubsub = conn.client.pubsub()
+        conn.pubsub = pubsub
+        try:
+            # Under the lock, so that no group_add or group_discard slips
+            # between deciding what to subscribe and subscribing it.
+            async with conn.commands:
+                # Every group with local members, including those whose group_add waits.
+                wanted = [self._group_channel(group) for group in self.local.groups()]
+                for redis_channel in wanted:
+                    future = conn.ready.get(redis_channel)
+                    if future is None or future.done():
+                        future = conn.ready[redis_channel] = conn.loop.create_future()
+                    conn.inflight.setdefault(redis_channel, deque()).append(future)
+                await pubsub.subscribe(self._inbox, *wanted)
+                conn.accepting = True
+            await self._read(conn, pubsub, first=self._inbox)
+        finally:
+            conn.accepting = False
+            conn.up.clear()
+            conn.pubsub = None
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.aclose()
+
+    async def _read(self, conn: _Connection, pubsub: PubSub, *, first: bytes) -> None:
+        """Dispatch every message until the connection fails (it raises then)."""
+        heard = time.monotonic()
+        pinged: float | None = None
+        while True:
+            message = await pubsub.get_message(timeout=READ_POLL_SECONDS)
+            now = time.monotonic()
+            if message is not None:
+                heard = now
+                kind = message["type"]
+                if kind == "message":
+                    await self._dispatch(message["channel"], message["data"])
+                elif kind == "subscribe":
+                    self._confirmed(conn, message["channel"])
+                    if message["channel"] == first:
+                        if conn.failure is not None:
+                            logger.warning("channel layer: Redis is available again")
+                        conn.failure = None
+                        conn.up.set()
+                        conn.tried.set()
+                elif kind == "pong":
+                    pinged = None
+                continue
+            if pinged is not None and now - pinged > SOCKET_TIMEOUT_SECONDS:
+                raise RedisTimeoutError(f"no PONG within {SOCKET_TIMEOUT_SECONDS:g} s")
+            if pinged is None and now - heard >= HEARTBEAT_SECONDS:
+                await pubsub.ping()
+                pinged = now
+
+    def _confirmed(self, conn: _Connection, redis_channel: bytes) -> None:
+        futures = conn.inflight.get(redis_channel)
+        if not futures:
+            return
+        future = futures.popleft()
+        if not futures:
+            del conn.inflight[redis_channel]
+        if not future.done():
+            future.set_result(None)
+
+    async def _dispatch(self, redis_channel: bytes, data: bytes) -> None:
+        """Deliver one published event to its local channel or group members."""
+        if redis_channel == self._inbox:
+            channel, message = orjson.loads(data)
+            try:
+                await self.local.send(channel, message)
+            except ChannelFull:
+                # The sender is in another process and cannot be told.
+                logger.warning("channel %s is full: dropped a %s event", channel, message["type"])
+            return
+        origin, _, body = data.partition(b" ")
+        if origin == self._origin:
+            return  # delivered locally when it was sent
+        group = redis_channel[len(self.prefix) + len("group:") :].decode()
+        await self.local.group_send(group, orjson.loads(body))
+
+    def _lost(self, conn: _Connection, error: BaseException) -> bool:
+        """The subscriber's connection failed: tell every local channel, fail waiting joins.
+
+        Whether it had been working (the first failure of an outage).
+        """
+        was_up = conn.failure is None
+        conn.failure = error
+        conn.tried.set()
+        for futures in conn.inflight.values():
+            for future in futures:
+                if not future.done():
+                    future.set_exception(RedisConnectionError(f"Redis unavailable: {error}"))
+                    # Retrieved here so that an unawaited one is not reported.
+                    future.exception()
+        conn.inflight.clear()
+        conn.ready.clear()
+        if was_up:
+            reached = self.local.notify_all({"type": UNAVAILABLE_EVENT})
+            logger.warning(
+                "channel layer lost Redis (%s: %s); told %d local channels",
+                type(error).__name__,
+                error,
+                reached,
+            )
+        return was_up
+
+    # Maintenance.
+
+    async def flush(self) -> None:
+        """Forget every local channel and group and their subscriptions (tests)."""
+        groups = self.local.groups()
+        await self.local.flush()
+        conn = self._conn
+        if conn is None or not groups:
+            return
+        async with conn.commands:
+            redis_channels = [self._group_channel(group) for group in groups]
+            for redis_channel in redis_channels:
+                conn.ready.pop(redis_channel, None)
+            if conn.pubsub is not None and conn.accepting:
+                await conn.pubsub.unsubscribe(*redis_channels)
+
+    async def close(self) -> None:
+        """Stop the subscriber and close the connections (tests, shutdown)."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        if conn.subscriber is not None:
+            conn.subscriber.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await conn.subscriber
+        await conn.client.aclose()

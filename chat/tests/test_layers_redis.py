@@ -1,0 +1,224 @@
+"""ChatRedisChannelLayer against a real redis-server; two instances stand in for two processes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+import redis.asyncio
+
+from chat.layers_redis import UNAVAILABLE_EVENT, ChatRedisChannelLayer
+from chat.presence_redis import REDIS_ERRORS
+
+pytestmark = pytest.mark.redis
+
+# How long an event that must arrive may take, and how long "nothing more
+# arrives" is listened for.
+DEADLINE = 10.0
+SILENCE = 0.3
+MESSAGES = 200
+GROUP = "chat.lobby"
+
+
+@pytest.fixture
+async def make_layer(redis_server) -> AsyncIterator[Callable[..., ChatRedisChannelLayer]]:
+    """Layers on the test's Redis; each flushed and closed after the test."""
+    made: list[ChatRedisChannelLayer] = []
+
+    def make(**options: Any) -> ChatRedisChannelLayer:
+        options.setdefault("capacity", 1000)
+        layer = ChatRedisChannelLayer(url=redis_server.url, **options)
+        made.append(layer)
+        return layer
+
+    yield make
+    for layer in made:
+        # Redis may be down at the end of an outage test: flushing is local then.
+        try:
+            await layer.flush()
+        except REDIS_ERRORS:
+            pass
+        await layer.close()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Poll `check` until it holds, failing after DEADLINE."""
+    deadline = time.monotonic() + DEADLINE
+    while not await check():
+        assert time.monotonic() < deadline, f"not within {DEADLINE} s: {what}"
+        await asyncio.sleep(0.05)
+
+
+async def receive(layer: ChatRedisChannelLayer, channel: str) -> dict[str, Any]:
+    return await asyncio.wait_for(layer.receive(channel), DEADLINE)
+
+
+async def assert_silent(layer: ChatRedisChannelLayer, channel: str) -> None:
+    with pytest.raises(TimeoutError):
+        message = await asyncio.wait_for(layer.receive(channel), SILENCE)
+        pytest.fail(f"{channel} received {message}")
+
+
+async def subscribers(url: str, group: str) -> int:
+    client = redis.asyncio.Redis.from_url(url, socket_timeout=2)
+    try:
+        [(_, count)] = await client.pubsub_numsub(f"chat:layer:group:{group}")
+        return count
+    finally:
+        await client.aclose()
+
+
+async def test_send_to_a_local_and_to_another_process_channel(make_layer):
+    one, two = make_layer(), make_layer()
+    here, there = await one.new_channel(), await two.new_channel()
+    await one.send(here, {"type": "t", "n": 1})
+    assert await receive(one, here) == {"type": "t", "n": 1}
+    await two.roundtrip()  # two's subscriber is up: what one publishes now reaches it
+    for n in range(MESSAGES):
+        await one.send(there, {"type": "t", "n": n})
+    assert [(await receive(two, there))["n"] for _ in range(MESSAGES)] == list(range(MESSAGES))
+    with pytest.raises(ValueError):
+        await one.receive(there)
+
+
+async def test_group_send_reaches_members_of_both_processes_once_in_order(make_layer):
+    one, two = make_layer(), make_layer()
+    a1, a2 = await one.new_channel(), await one.new_channel()
+    b1 = await two.new_channel()
+    for layer, channel in ((one, a1), (one, a2), (two, b1)):
+        await layer.group_add(GROUP, channel)
+    for n in range(MESSAGES):
+        await one.group_send(GROUP, {"type": "t", "from": "one", "n": n})
+        await two.group_send(GROUP, {"type": "t", "from": "two", "n": n})
+    for layer, channel in ((one, a1), (one, a2), (two, b1)):
+        heard: dict[str, list[int]] = {"one": [], "two": []}
+        for _ in range(2 * MESSAGES):
+            message = await receive(layer, channel)
+            heard[message["from"]].append(message["n"])
+        assert heard == {"one": list(range(MESSAGES)), "two": list(range(MESSAGES))}, channel
+        # Exactly once: the publisher's own copy from Redis is not delivered again.
+        await assert_silent(layer, channel)
+
+
+async def test_the_last_member_leaving_unsubscribes_the_process(make_layer, redis_server):
+    one, two = make_layer(), make_layer()
+    a1, a2 = await one.new_channel(), await one.new_channel()
+    await one.group_add(GROUP, a1)
+    await one.group_add(GROUP, a2)
+    assert await subscribers(redis_server.url, GROUP) == 1
+    await one.group_discard(GROUP, a1)
+    assert await subscribers(redis_server.url, GROUP) == 1
+    await one.group_discard(GROUP, a2)
+
+    async def unsubscribed() -> bool:
+        return await subscribers(redis_server.url, GROUP) == 0
+
+    await eventually(unsubscribed, "the process unsubscribed from the group")
+    await two.group_send(GROUP, {"type": "t"})
+    await assert_silent(one, a1)
+    # A new first member subscribes again.
+    await one.group_add(GROUP, a1)
+    await two.group_send(GROUP, {"type": "t", "n": 2})
+    assert (await receive(one, a1))["n"] == 2
+
+
+async def test_bytes_are_refused_before_anything_is_delivered(make_layer):
+    layer = make_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(GROUP, channel)
+    with pytest.raises(TypeError):
+        await layer.group_send(GROUP, {"type": "t", "payload": b"raw"})
+    await assert_silent(layer, channel)
+
+
+async def test_membership_is_local(make_layer):
+    one, two = make_layer(), make_layer()
+    there = await two.new_channel()
+    with pytest.raises(ValueError):
+        await one.group_add(GROUP, there)
+    # A dead process's member is discarded without complaint (chat.presence_events).
+    await one.group_discard(GROUP, there)
+
+
+async def test_an_outage_is_told_to_local_channels_and_the_layer_recovers(
+    make_layer, redis_server
+):
+    one, two = make_layer(), make_layer()
+    member, waiting = await one.new_channel(), await one.new_channel()
+    other = await two.new_channel()
+    await one.group_add(GROUP, member)
+    await two.group_add(GROUP, other)
+    receiving = asyncio.ensure_future(one.receive(waiting))
+    await one.roundtrip()
+
+    redis_server.stop()
+    assert await receive(one, member) == {"type": UNAVAILABLE_EVENT}
+    assert await asyncio.wait_for(receiving, DEADLINE) == {"type": UNAVAILABLE_EVENT}
+    assert await receive(two, other) == {"type": UNAVAILABLE_EVENT}
+    with pytest.raises(REDIS_ERRORS):
+        await one.group_send(GROUP, {"type": "t"})
+    with pytest.raises(REDIS_ERRORS):
+        await asyncio.wait_for(one.roundtrip(), DEADLINE)
+    # The events were told once per outage, not once per reconnect attempt.
+    await assert_silent(one, member)
+    # A connection opening now would hear nothing from other processes.
+    with pytest.raises(REDIS_ERRORS):
+        await one.new_channel()
+    # As the consumers do on layer.unavailable.
+    await one.group_discard(GROUP, member)
+    await two.group_discard(GROUP, other)
+
+    redis_server.start()
+
+    async def healthy() -> bool:
+        try:
+            await asyncio.wait_for(one.roundtrip(), DEADLINE)
+            await asyncio.wait_for(two.roundtrip(), DEADLINE)
+        except REDIS_ERRORS:
+            return False
+        return True
+
+    await eventually(healthy, "both layers reach Redis again")
+    await one.group_add(GROUP, member)
+    await two.group_add(GROUP, other)
+    await one.group_send(GROUP, {"type": "t", "n": 1})
+    assert await receive(two, other) == {"type": "t", "n": 1}
+    await two.group_send(GROUP, {"type": "t", "n": 2})
+    assert [(await receive(one, member))["n"] for _ in range(2)] == [1, 2]
+    assert (await receive(two, other))["n"] == 2
+    await one.send(other, {"type": "t", "n": 3})
+    assert await receive(two, other) == {"type": "t", "n": 3}
+
+
+async def test_groups_are_resubscribed_after_a_reconnect(make_layer, redis_server):
+    one, two = make_layer(), make_layer()
+    member = await one.new_channel()
+    await one.group_add(GROUP, member)
+    client = redis.asyncio.Redis.from_url(redis_server.url, socket_timeout=2)
+    try:
+        # Cut only the subscriber's connection: Redis itself stays up.
+        killed = await client.client_kill_filter(_type="pubsub")
+        assert killed == 1
+    finally:
+        await client.aclose()
+    assert await receive(one, member) == {"type": UNAVAILABLE_EVENT}
+
+    async def resubscribed() -> bool:
+        return await subscribers(redis_server.url, GROUP) == 1
+
+    await eventually(resubscribed, "the group's subscription is back")
+    await two.group_send(GROUP, {"type": "t", "n": 1})
+    assert await receive(one, member) == {"type": "t", "n": 1}
+
+
+async def test_roundtrip_fails_fast_without_redis(redis_server):
+    layer = ChatRedisChannelLayer(url=redis_server.url)
+    redis_server.stop()
+    try:
+        with pytest.raises(REDIS_ERRORS):
+            await asyncio.wait_for(layer.roundtrip(), DEADLINE)
+    finally:
+        await layer.close()
