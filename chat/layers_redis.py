@@ -50,6 +50,7 @@ from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -113,6 +114,12 @@ class _Connection:
     up: asyncio.Event = field(default_factory=asyncio.Event)
     # Why the last connection attempt failed, while Redis is unavailable.
     failure: BaseException | None = None
+    # The one connection that publishes, and how many of its replies are due.
+    publisher: Connection | None = None
+    publisher_reader: asyncio.Task[None] | None = None
+    publisher_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    unanswered: int = 0
+    answers_due: asyncio.Event = field(default_factory=asyncio.Event)
     # Held while deciding on and sending SUBSCRIBE and UNSUBSCRIBE commands,
     # so that they reach Redis in the order they were decided.
     commands: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -180,7 +187,7 @@ class ChatRedisChannelLayer(BaseChannelLayer):
             return
         payload = orjson.dumps([channel, message])
         target = self._redis_channel("process", channel_process(channel))
-        await self._current().client.publish(target, payload)
+        await self._publish(self._current(), target, payload)
 
     async def receive(self, channel: str) -> dict[str, Any]:
         """The channel's next event; only a channel of this process can be read."""
@@ -233,7 +240,7 @@ class ChatRedisChannelLayer(BaseChannelLayer):
         assert isinstance(message, dict), "message is not a dict"
         self.require_valid_group_name(group)
         payload = self._origin + b" " + orjson.dumps(message)
-        await self._current().client.publish(self._group_channel(group), payload)
+        await self._publish(self._current(), self._group_channel(group), payload)
         await self.local.group_send(group, message)
 
     # Health.
@@ -245,10 +252,97 @@ class ChatRedisChannelLayer(BaseChannelLayer):
         if conn.failure is not None or not conn.up.is_set():
             raise RedisConnectionError(f"the subscriber cannot reach Redis: {conn.failure}")
         channel = await self.local.new_channel("healthz.")
-        await conn.client.publish(self._inbox, orjson.dumps([channel, {"type": "healthz.probe"}]))
+        await self._publish(conn, self._inbox, orjson.dumps([channel, {"type": "healthz.probe"}]))
         message = await self.local.receive(channel)
         if message.get("type") != "healthz.probe":
             raise RuntimeError("the channel layer returned another message than the one sent")
+
+    # Publishing.
+
+    async def _publish(self, conn: _Connection, redis_channel: bytes, payload: bytes) -> None:
+        """PUBLISH on this process's one publishing connection, in call order.
+
+        The caller does not wait for Redis's reply: a sender's handler that
+        waited a round trip would let its own queue of room events grow by
+        a whole room's traffic meanwhile (and overflow in a busy room). The
+        command is written at once, so a Redis that cannot be reached raises
+        here; `_read_replies` reads the replies, and if the connection fails
+        before they come, every local channel hears `layer.unavailable`.
+        """
+        if conn.failure is not None:
+            # The subscriber cannot reach Redis: neither could this.
+            raise RedisConnectionError(f"Redis unavailable: {conn.failure}")
+        connection = conn.publisher
+        if connection is None:
+            connection = await self._open_publisher(conn)
+        try:
+            await connection.send_packed_command(
+                connection.pack_command("PUBLISH", redis_channel, payload), check_health=False
+            )
+        except (RedisError, OSError) as error:
+            await self._publisher_lost(conn, connection, error)
+            raise
+        conn.unanswered += 1
+        conn.answers_due.set()
+
+    async def _open_publisher(self, conn: _Connection) -> Connection:
+        async with conn.publisher_lock:
+            if conn.publisher is None:
+                pool = conn.client.connection_pool
+                # No socket timeout: with one, redis-py wraps every write in a
+                # task of its own. A dead connection is found by the reply
+                # deadline in `_read_replies` instead.
+                connection = pool.connection_class(
+                    **{**pool.connection_kwargs, "socket_timeout": None}
+                )
+                await connection.connect()
+                conn.publisher, conn.unanswered = connection, 0
+                conn.publisher_reader = conn.loop.create_task(
+                    self._read_replies(conn, connection), name="chat-layer-replies"
+                )
+            return conn.publisher
+
+    async def _read_replies(self, conn: _Connection, connection: Connection) -> None:
+        """Read the publisher's replies; a failure closes it and tells the local channels."""
+        try:
+            while True:
+                if not conn.unanswered:
+                    conn.answers_due.clear()
+                    await conn.answers_due.wait()
+                reply = await connection.read_response(timeout=SOCKET_TIMEOUT_SECONDS)
+                if reply is None:
+                    raise RedisTimeoutError(f"no reply within {SOCKET_TIMEOUT_SECONDS:g} s")
+                conn.unanswered -= 1
+        except asyncio.CancelledError:
+            raise
+        except (RedisError, OSError) as error:
+            await self._publisher_lost(conn, connection, error)
+        except Exception as error:
+            logger.exception("channel layer publisher failed")
+            await self._publisher_lost(conn, connection, error)
+
+    async def _publisher_lost(
+        self, conn: _Connection, connection: Connection, error: BaseException
+    ) -> None:
+        """Forget a failed publishing connection; what it sent may not have reached Redis."""
+        if conn.publisher is not connection:
+            return
+        await self._drop_publisher(conn)
+        reached = self.local.notify_all({"type": UNAVAILABLE_EVENT})
+        logger.warning(
+            "channel layer could not publish (%s: %s); told %d local channels",
+            type(error).__name__,
+            error,
+            reached,
+        )
+
+    async def _drop_publisher(self, conn: _Connection) -> None:
+        connection, conn.publisher = conn.publisher, None
+        reader, conn.publisher_reader = conn.publisher_reader, None
+        if reader is not None and reader is not asyncio.current_task():
+            reader.cancel()
+        if connection is not None:
+            await connection.disconnect(nowait=True)
 
     # The connection of this event loop, and its subscriber.
 
@@ -301,10 +395,10 @@ class ChatRedisChannelLayer(BaseChannelLayer):
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as error:
-                was_up = self._lost(conn, error)
+                was_up = await self._lost(conn, error)
             except Exception as error:
                 logger.exception("channel layer subscriber failed")
-                was_up = self._lost(conn, error)
+                was_up = await self._lost(conn, error)
             if was_up:
                 backoff = BACKOFF_MIN_SECONDS
             await asyncio.sleep(backoff)
@@ -390,7 +484,7 @@ class ChatRedisChannelLayer(BaseChannelLayer):
         group = redis_channel[len(self.prefix) + len("group:") :].decode()
         await self.local.group_send(group, orjson.loads(body))
 
-    def _lost(self, conn: _Connection, error: BaseException) -> bool:
+    async def _lost(self, conn: _Connection, error: BaseException) -> bool:
         """The subscriber's connection failed: tell every local channel, fail waiting joins.
 
         Whether it had been working (the first failure of an outage).
@@ -398,6 +492,8 @@ class ChatRedisChannelLayer(BaseChannelLayer):
         was_up = conn.failure is None
         conn.failure = error
         conn.tried.set()
+        # The same outage: its publishing connection is dead or stale too.
+        await self._drop_publisher(conn)
         for futures in conn.inflight.values():
             for future in futures:
                 if not future.done():
@@ -437,8 +533,11 @@ class ChatRedisChannelLayer(BaseChannelLayer):
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        if conn.subscriber is not None:
-            conn.subscriber.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await conn.subscriber
+        for task in (conn.subscriber, conn.publisher_reader):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if conn.publisher is not None:
+            await conn.publisher.disconnect()
         await conn.client.aclose()
