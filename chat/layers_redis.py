@@ -25,8 +25,13 @@ something may have been missed:
   been published that it never read: every local channel gets a
   `layer.unavailable` event (the consumer closes with 4503 and the page
   rejoins), and the task reconnects with backoff and re-subscribes the
-  groups that still have local members. A publish that fails raises the
-  Redis error to its caller. Every Redis call has a deadline.
+  groups that still have local members;
+- publishes are written in call order on one connection, and their replies
+  read by a task, so a sender's handler never waits a round trip. A
+  publish that cannot be written (or is made while the subscriber knows
+  Redis is down) raises the Redis error to its caller; if the connection
+  fails with replies still due, every local channel hears
+  `layer.unavailable`. Every Redis call has a deadline.
 
 Membership dies with its process, so nothing in Redis outlives it and there
 is no group expiry (`group_expiry` is accepted for settings shared with
@@ -48,7 +53,7 @@ from typing import Any
 import orjson
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
@@ -71,9 +76,6 @@ DEFAULT_PREFIX = "chat:layer:"
 # members get 4503 and /healthz its 503 instead of waiting.
 SOCKET_TIMEOUT_SECONDS = 5.0
 CONNECT_TIMEOUT_SECONDS = 2.0
-# Concurrent publishes per process; more wait this long for a connection.
-MAX_CONNECTIONS = 200
-POOL_WAIT_SECONDS = 5.0
 # The subscriber reads with this timeout, never with the socket timeout, so
 # an idle process does not mistake silence for a dead connection (the trap
 # of redis-py's 5 s default). A quiet connection is pinged every
@@ -351,17 +353,16 @@ class ChatRedisChannelLayer(BaseChannelLayer):
         loop = asyncio.get_running_loop()
         conn = self._conn
         if conn is None or conn.loop is not loop:
-            pool = BlockingConnectionPool.from_url(
+            # Two connections per process: the subscriber's and the publisher's.
+            client = Redis.from_url(
                 self.url,
-                max_connections=MAX_CONNECTIONS,
-                timeout=POOL_WAIT_SECONDS,
                 socket_timeout=SOCKET_TIMEOUT_SECONDS,
                 socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
-                # No silent retry: a publish that failed may or may not have
-                # reached Redis, and sending it twice would duplicate it.
+                # No silent retry: a command that failed may or may not have
+                # reached Redis, and a PUBLISH sent twice would be delivered twice.
                 retry=Retry(NoBackoff(), 0),
             )
-            conn = self._conn = _Connection(loop=loop, client=Redis(connection_pool=pool))
+            conn = self._conn = _Connection(loop=loop, client=client)
         if conn.subscriber is None or conn.subscriber.done():
             conn.subscriber = loop.create_task(self._subscribe_forever(conn), name="chat-layer")
         return conn
