@@ -63,6 +63,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .layers import PROCESS_ID_BYTES, ChatChannelLayer
+from .tasks import stop_if_cancelled
 
 logger = logging.getLogger(__name__)
 
@@ -396,8 +397,10 @@ class ChatRedisChannelLayer(BaseChannelLayer):
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as error:
+                stop_if_cancelled()
                 was_up = await self._lost(conn, error)
             except Exception as error:
+                stop_if_cancelled()
                 logger.exception("channel layer subscriber failed")
                 was_up = await self._lost(conn, error)
             if was_up:

@@ -32,6 +32,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from .presence import Claim, name_key
+from .tasks import stop_if_cancelled
 
 logger = logging.getLogger(__name__)
 
@@ -328,9 +329,11 @@ class RedisPresence:
             try:
                 await self._upkeep_once()
             except REDIS_ERRORS as error:
+                stop_if_cancelled()
                 # Expected while Redis is down; the next beat tries again.
                 logger.warning("presence upkeep: Redis unavailable: %s", error)
             except Exception:
+                stop_if_cancelled()
                 logger.exception("presence upkeep failed")
             await asyncio.sleep(self.interval)
 

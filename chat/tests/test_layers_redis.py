@@ -143,9 +143,7 @@ async def test_membership_is_local(make_layer):
     await one.group_discard(GROUP, there)
 
 
-async def test_an_outage_is_told_to_local_channels_and_the_layer_recovers(
-    make_layer, redis_server
-):
+async def test_an_outage_is_told_to_local_channels_and_the_layer_recovers(make_layer, redis_server):
     one, two = make_layer(), make_layer()
     member, waiting = await one.new_channel(), await one.new_channel()
     other = await two.new_channel()
