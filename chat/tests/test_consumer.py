@@ -31,6 +31,15 @@ async def set_limits(**values) -> None:
     expire_config()
 
 
+async def two_members(connect):
+    """Shiryu and Seiya joined in the lobby; Shiryu has heard Seiya join."""
+    shiryu, seiya = await connect(), await connect()
+    await shiryu.join("Shiryu")
+    await seiya.join("Seiya")
+    await shiryu.receive_type("presence")
+    return shiryu, seiya
+
+
 # The tutorial flow.
 
 
@@ -70,10 +79,7 @@ async def test_tutorial_message_joins_and_relays_to_others_never_the_sender(conn
 
 
 async def test_explicit_message_after_join_may_omit_name(connect):
-    shiryu, seiya = await connect(), await connect()
-    await shiryu.join("Shiryu")
-    await seiya.join("Seiya")
-    await shiryu.receive_type("presence")
+    shiryu, seiya = await two_members(connect)
     await seiya.send({"type": "message", "message": "first"})
     await seiya.send({"type": "message", "name": "  Seiya ", "message": "second"})
     assert (await shiryu.receive_type("message"))["message"] == "first"
@@ -95,10 +101,7 @@ async def test_ack_only_when_client_id_given(connect):
 
 
 async def test_message_ids_are_unique(connect):
-    shiryu, seiya = await connect(), await connect()
-    await shiryu.join("Shiryu")
-    await seiya.join("Seiya")
-    await shiryu.receive_type("presence")
+    shiryu, seiya = await two_members(connect)
     for index in range(5):
         await seiya.send({"message": f"m{index}"})
     ids = {(await shiryu.receive_type("message"))["id"] for _ in range(5)}
@@ -107,10 +110,7 @@ async def test_message_ids_are_unique(connect):
 
 async def test_one_senders_messages_arrive_in_order_once(connect):
     await set_limits(rate_limit_per_second=0)
-    shiryu, seiya = await connect(), await connect()
-    await shiryu.join("Shiryu")
-    await seiya.join("Seiya")
-    await shiryu.receive_type("presence")
+    shiryu, seiya = await two_members(connect)
     for index in range(200):
         await seiya.send({"message": str(index)})
     received = [(await shiryu.receive_type("message"))["message"] for _ in range(200)]
@@ -132,10 +132,7 @@ async def test_join_without_message_announces_presence(connect):
 
 
 async def test_leave_is_announced_with_count(connect):
-    shiryu, seiya = await connect(), await connect()
-    await shiryu.join("Shiryu")
-    await seiya.join("Seiya")
-    await shiryu.receive_type("presence")
+    shiryu, seiya = await two_members(connect)
     await seiya.disconnect()
     assert await shiryu.receive() == {
         "type": "presence",
@@ -146,10 +143,7 @@ async def test_leave_is_announced_with_count(connect):
 
 
 async def test_typing_reaches_others_and_is_throttled(connect):
-    shiryu, seiya = await connect(), await connect()
-    await shiryu.join("Shiryu")
-    await seiya.join("Seiya")
-    await shiryu.receive_type("presence")
+    shiryu, seiya = await two_members(connect)
     await seiya.send({"type": "typing"})
     await seiya.send({"type": "typing"})
     await seiya.send({"type": "message", "message": "done"})
@@ -161,10 +155,7 @@ async def test_typing_reaches_others_and_is_throttled(connect):
 
 async def test_typing_interval_comes_from_settings(connect):
     await set_limits(typing_interval_seconds=0)
-    shiryu, seiya = await connect(), await connect()
-    await shiryu.join("Shiryu")
-    await seiya.join("Seiya")
-    await shiryu.receive_type("presence")
+    shiryu, seiya = await two_members(connect)
     await seiya.send({"type": "typing"})
     await seiya.send({"type": "typing"})
     await shiryu.receive_type("typing")
@@ -247,10 +238,7 @@ async def test_name_length_counts_code_points_and_allows_joiners(connect):
 
 
 async def test_name_mismatch_relays_nothing(connect):
-    shiryu, seiya = await connect(), await connect()
-    await shiryu.join("Shiryu")
-    await seiya.join("Seiya")
-    await shiryu.receive_type("presence")
+    shiryu, seiya = await two_members(connect)
     error = await seiya.error({"name": "Shiryu", "message": "I am Shiryu", "client_id": "x"})
     assert error["code"] == "name_mismatch"
     assert error["client_id"] == "x"
@@ -258,10 +246,7 @@ async def test_name_mismatch_relays_nothing(connect):
 
 
 async def test_second_join_is_refused_and_changes_nothing(connect):
-    shiryu, seiya = await connect(), await connect()
-    await shiryu.join("Shiryu")
-    await seiya.join("Seiya")
-    await shiryu.receive_type("presence")
+    shiryu, seiya = await two_members(connect)
     assert (await seiya.error({"type": "join", "name": "Ikki"}))["code"] == "already_joined"
     await seiya.send({"message": "still Seiya"})
     assert (await shiryu.receive_type("message"))["name"] == "Seiya"
@@ -310,10 +295,7 @@ async def test_binary_frame_is_invalid_frame(connect):
     [("", "message_empty"), (" \n\t ", "message_empty"), ("x" * 2001, "message_too_long")],
 )
 async def test_bad_messages_after_joining(connect, message, code):
-    shiryu, seiya = await connect(), await connect()
-    await shiryu.join("Shiryu")
-    await seiya.join("Seiya")
-    await shiryu.receive_type("presence")
+    shiryu, seiya = await two_members(connect)
     error = await seiya.error({"message": message, "client_id": "c1"})
     assert error["code"] == code
     assert error["client_id"] == "c1"
@@ -321,10 +303,7 @@ async def test_bad_messages_after_joining(connect, message, code):
 
 
 async def test_longest_message_is_accepted(connect):
-    shiryu, seiya = await connect(), await connect()
-    await shiryu.join("Shiryu")
-    await seiya.join("Seiya")
-    await shiryu.receive_type("presence")
+    shiryu, seiya = await two_members(connect)
     await seiya.send({"message": "é" * 2000})
     assert len((await shiryu.receive_type("message"))["message"]) == 2000
 
@@ -350,10 +329,7 @@ async def test_error_order_type_then_name_then_message(connect):
 
 
 async def test_rate_limit_burst_then_refill(connect):
-    shiryu, seiya = await connect(), await connect()
-    await shiryu.join("Shiryu")
-    await seiya.join("Seiya")
-    await shiryu.receive_type("presence")
+    shiryu, seiya = await two_members(connect)
     for index in range(10):
         await seiya.send({"message": f"burst {index}", "client_id": str(index)})
         await seiya.receive_type("ack")
