@@ -48,36 +48,54 @@ class Presence(Protocol):
         """Members per room, for the rooms that have any."""
 
 
+class _LocalRoom:
+    """One room's names: who holds each, and the names in join order.
+
+    Two dicts with the same keys rather than one of pairs, so that the member
+    list of every `joined` frame is a copy made in C: a reconnect storm of N
+    members asks for it N times.
+    """
+
+    __slots__ = ("holders", "names")
+
+    def __init__(self) -> None:
+        self.holders: dict[str, str] = {}  # name key -> member
+        self.names: dict[str, str] = {}  # name key -> name
+
+
 class LocalPresence:
     """The registry of one process, for the in-process channel layer."""
 
     def __init__(self) -> None:
-        # room -> name key -> (name, member); dicts keep join order.
-        self._rooms: dict[str, dict[str, tuple[str, str]]] = {}
+        self._rooms: dict[str, _LocalRoom] = {}
 
     async def claim(self, *, room: str, name: str, member: str) -> Claim:
-        names = self._rooms.setdefault(room, {})
+        entry = self._rooms.get(room)
+        if entry is None:
+            entry = self._rooms[room] = _LocalRoom()
         key = name_key(name)
-        if key in names:
+        if key in entry.holders:
             return Claim(members=None)
-        names[key] = (name, member)
-        return Claim(members=[held for held, _ in names.values()])
+        entry.holders[key] = member
+        entry.names[key] = name
+        return Claim(members=list(entry.names.values()))
 
     async def release(self, *, room: str, name: str, member: str) -> int | None:
-        names = self._rooms.get(room)
+        entry = self._rooms.get(room)
         key = name_key(name)
-        if not names or names.get(key, (None, None))[1] != member:
+        if entry is None or entry.holders.get(key) != member:
             return None
-        del names[key]
-        if not names:
+        del entry.holders[key], entry.names[key]
+        if not entry.holders:
             del self._rooms[room]
-        return len(names)
+        return len(entry.holders)
 
     async def members(self, *, room: str) -> list[str]:
-        return [held for held, _ in self._rooms.get(room, {}).values()]
+        entry = self._rooms.get(room)
+        return [] if entry is None else list(entry.names.values())
 
     async def counts(self) -> dict[str, int]:
-        return {room: len(names) for room, names in self._rooms.items()}
+        return {room: len(entry.holders) for room, entry in self._rooms.items()}
 
 
 @functools.cache
