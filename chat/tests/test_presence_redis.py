@@ -72,6 +72,19 @@ async def test_members_keep_join_order_across_releases(make_presence):
     assert (await presence.claim(room="r", name="A", member="m3")).members == ["b", "c", "A"]
 
 
+async def test_release_removes_exactly_that_name(make_presence):
+    """The member list is one string in Redis: a name inside another stays."""
+    presence = make_presence()
+    names = ["Anna", "Ann", "nn", "Ann Lee", "Olá 👋"]
+    for index, name in enumerate(names):
+        await presence.claim(room="r", name=name, member=f"m{index}")
+    await presence.release(room="r", name="ANN", member="m1")
+    assert await presence.members(room="r") == ["Anna", "nn", "Ann Lee", "Olá 👋"]
+    await presence.release(room="r", name="Anna", member="m0")
+    await presence.release(room="r", name="olá 👋", member="m4")
+    assert await presence.members(room="r") == ["nn", "Ann Lee"]
+
+
 async def test_name_race_between_processes_has_one_winner(make_presence):
     first, second = make_presence(), make_presence()
     claims = [
