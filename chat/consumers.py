@@ -13,6 +13,7 @@ import math
 import time
 from typing import Any
 
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
@@ -90,6 +91,18 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
             await self.close_with(protocol.CLOSE_NO_SUCH_ROOM)
         elif status is RoomStatus.CLOSED:
             await self.close_with(protocol.CLOSE_ROOM_CLOSED)
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        """The socket is gone: leave the room and stop.
+
+        Channels' own version also hops to a thread to close stale database
+        connections (`aclose_old_connections`), once per disconnect, which a
+        reconnect storm of thousands pays all at once; this consumer's
+        database work goes through `database_sync_to_async`, which does that
+        itself (see LeanDispatchMixin).
+        """
+        await self.disconnect(message["code"])
+        raise StopConsumer()
 
     async def disconnect(self, code: int) -> None:
         """The socket is gone: leave the room."""

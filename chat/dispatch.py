@@ -38,17 +38,32 @@ async def dispatch_from(sources: list[Source], dispatch: Dispatch) -> None:
             async with turn:
                 await dispatch(event)
 
-    pumps = [asyncio.ensure_future(pump(source)) for source in sources]
+    failure = await _first_failure([asyncio.ensure_future(pump(source)) for source in sources])
+    try:
+        raise failure
+    finally:
+        # The traceback holds this frame and the frame would hold the
+        # exception: a reference cycle that would keep the whole connection
+        # (consumer, socket, buffers) in memory until a full collection.
+        failure = None
+
+
+async def _first_failure(pumps: list[asyncio.Task[None]]) -> BaseException:
+    """Wait until a pump ends (only ever by raising), stop the others; what it raised.
+
+    The exception is returned, not re-raised here, so no traceback holds this
+    frame and, through it, the tasks that hold the exception.
+    """
     try:
         done, _ = await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            task.result()
     finally:
         for task in pumps:
             task.cancel()
-        for task in pumps:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*pumps, return_exceptions=True)
+    failure = next(task for task in pumps if task in done).exception()
+    if failure is None:
+        raise RuntimeError("a dispatch pump returned")
+    return failure
 
 
 class LeanDispatchMixin:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 
@@ -9,6 +10,7 @@ import pytest
 from channels.testing import WebsocketCommunicator
 
 from chat import protocol
+from chat.consumers import ChatConsumer
 from chat.models import ChatSettings
 from chatsite.asgi import application
 
@@ -140,6 +142,40 @@ async def test_leave_is_announced_with_count(connect):
         "name": "Seiya",
         "count": 1,
     }
+
+
+async def test_disconnect_makes_no_thread_hop(connect, monkeypatch):
+    """A reconnect storm must not queue one database-closing thread hop per leave."""
+    import channels.generic.websocket
+
+    hops = []
+
+    async def record_hop() -> None:
+        hops.append("hop")
+
+    monkeypatch.setattr(channels.generic.websocket, "aclose_old_connections", record_hop)
+    shiryu, seiya = await two_members(connect)
+    await seiya.disconnect()
+    assert (await shiryu.receive_type("presence"))["event"] == "leave"
+    assert hops == []
+
+
+async def test_a_closed_connection_is_freed_without_the_cycle_collector(connect):
+    """No reference cycle keeps a closed member's consumer alive.
+
+    The server makes full collections rare (chatsite.gc_tuning), so anything
+    a cycle holds would outlive its connection by thousands of connections.
+    """
+    shiryu, seiya = await two_members(connect)
+    gc.collect()
+    gc.disable()
+    try:
+        await seiya.disconnect()
+        await shiryu.receive_type("presence")
+        alive = [o for o in gc.get_objects() if isinstance(o, ChatConsumer) and o.name is None]
+    finally:
+        gc.enable()
+    assert alive == []
 
 
 async def test_typing_reaches_others_and_is_throttled(connect):
