@@ -14,6 +14,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from chat import daphne_limits  # noqa: E402
 from chat.origin import AllowedHostsOrNoOriginValidator  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
+from chatsite.gc_tuning import tune_for_long_lived_connections  # noqa: E402
 
 daphne_limits.install()
 
@@ -23,3 +24,6 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOrNoOriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )
+
+# Last: everything built so far lives as long as the process.
+tune_for_long_lived_connections()
