@@ -274,7 +274,9 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
     async def chat_broadcast(self, event: dict[str, Any]) -> None:
         """A frame from the room: pass it on unless this connection sent it."""
         if event["sender"] != self.channel_name and not self.closing:
-            await self.send(text_data=event["text"])
+            # Straight to the server: the frame is text already, and this
+            # runs once per member for every message of the room.
+            await self.base_send({"type": "websocket.send", "text": event["text"]})
 
     async def layer_overflow(self, event: dict[str, Any]) -> None:
         """This connection fell so far behind that it missed room events.

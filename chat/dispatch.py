@@ -66,6 +66,12 @@ async def _first_failure(pumps: list[asyncio.Task[None]]) -> BaseException:
     return failure
 
 
+@functools.lru_cache(maxsize=256)
+def _handler_name(event_type: str | None) -> str:
+    """Channels' handler name for an event type, worked out once per type, not per event."""
+    return get_handler_name({} if event_type is None else {"type": event_type})
+
+
 class LeanDispatchMixin:
     """Put first in a consumer's bases to run it on `dispatch_from`.
 
@@ -94,7 +100,7 @@ class LeanDispatchMixin:
 
     async def dispatch(self, message: Event) -> None:
         """Route an event to the handler named after its type."""
-        handler = getattr(self, get_handler_name(message), None)
+        handler = getattr(self, _handler_name(message.get("type")), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
