@@ -52,7 +52,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a tiny smoke matrix, 1 s phases")
     parser.add_argument("--sizes", type=int, nargs="+", help="room sizes N")
     parser.add_argument("--senders", type=int, nargs="+", help="sender counts S")
-    parser.add_argument("--seconds", type=float, help="length of each sending phase")
+    parser.add_argument("--seconds", type=float, help="length of each saturating phase")
+    parser.add_argument(
+        "--rate-seconds",
+        type=float,
+        help="length of each fixed-rate phase (default 10 s: its p99 is decided by a few slow "
+        "fan-outs, so it needs more messages than a saturating phase's throughput does)",
+    )
     parser.add_argument("--window", type=int, default=DEFAULT_WINDOW)
     parser.add_argument(
         "--servers",
@@ -74,6 +80,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.sizes = args.sizes or (QUICK_SIZES if args.quick else FULL_SIZES)
     args.senders = args.senders or (QUICK_SENDERS if args.quick else FULL_SENDERS)
     args.seconds = args.seconds or (1.0 if args.quick else 3.0)
+    args.rate_seconds = args.rate_seconds or (1.0 if args.quick else 10.0)
     keys = args.servers or [key for key in CONFIGS if key not in REDIS_CONFIGS]
     if args.redis:
         keys += [key for key in REDIS_CONFIGS if key not in keys]
@@ -93,6 +100,7 @@ def conditions(args: argparse.Namespace) -> dict[str, Any]:
         "command": " ".join(sys.argv),
         "window": args.window,
         "seconds": args.seconds,
+        "rate_seconds": args.rate_seconds,
     }
 
 
@@ -133,7 +141,7 @@ async def measure_size(
                 stats = await room.run_phase(
                     phase=phase,
                     senders=senders,
-                    seconds=args.seconds,
+                    seconds=args.seconds if rate is None else args.rate_seconds,
                     window=args.window,
                     rate=rate,
                     server_cpu=server.cpu_seconds,
