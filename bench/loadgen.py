@@ -2,9 +2,9 @@
 
 One asyncio process (uvloop) that holds every member's socket. A phase sends
 for a fixed time, either as fast as a small in-flight window allows (a
-message is in flight until the room's last-joined member, the observer, has
-it: every design relays to members in join order, so the observer hears it
-last) or at a fixed rate; then it waits for the room to drain and counts
+message is in flight until every other member has it, so no member can fall
+more than the window behind, however the server orders its writes) or at a
+fixed rate; then it waits for the room to drain and counts
 what every member got: deliveries, latency (the send time is in the text),
 losses, duplicates and reordering. It measures its own CPU time too, so a
 saturated generator is never mistaken for a slow server.
@@ -94,6 +94,8 @@ class Room:
         self.reordered = 0
         self.latencies = array("q")
         self.windows: list[asyncio.Semaphore] = []
+        # Per sender: sequence number -> members still to receive it.
+        self.unheard: list[dict[int, int]] = [{} for _ in range(senders)]
         self.drained = asyncio.Event()
         self.expected = -1
         for member in self.members:
@@ -154,7 +156,11 @@ class Room:
             return
         self.delivered += 1
         self.latencies.append(now - int(sent_at))
-        if member.index == self.size - 1:
+        unheard = self.unheard[sender]
+        left = unheard.pop(seq, 0) - 1
+        if left > 0:
+            unheard[seq] = left
+        elif left == 0:
             self.windows[sender].release()
         if self.delivered == self.expected:
             self.drained.set()
@@ -239,6 +245,7 @@ class Room:
                     await asyncio.wait_for(window.acquire(), remaining)
                 except TimeoutError:
                     break
+            self.unheard[sender][seq] = self.size - 1
             text = f"{self.phase}|{sender}|{seq}|{time.monotonic_ns()}"
             seq += 1
             self.sent[sender] = seq

@@ -49,7 +49,24 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             f"| {row['server_cpu_us_per_delivery']} | {row['client_cpu_share']:.0%} "
             f"| {join.get('join_seconds', '-')} | {join.get('rss_kib_per_connection', '-')} |"
         )
+    lines += ["", *_joins_table(joins)]
     failures = [row for row in rows if row["kind"] == "failure"]
     for row in failures:
         lines.append(f"\n{row['config']} N={row['members']}: {row['error']}")
     return "\n".join(lines)
+
+
+def _joins_table(joins: dict[tuple[str, int], dict[str, Any]]) -> list[str]:
+    """How long each room took to fill: a reconnect storm of N members."""
+    lines = [
+        "| server | N | join s | vs (a) | server CPU s | RSS KiB/conn |",
+        "|---|--:|--:|--:|--:|--:|",
+    ]
+    for (config, members), row in joins.items():
+        ref = joins.get((REFERENCE, members), {})
+        lines.append(
+            f"| {config} | {members} | {row['join_seconds']} "
+            f"| {_ratio(row['join_seconds'], ref.get('join_seconds'))} "
+            f"| {row.get('join_server_cpu_seconds', '-')} | {row['rss_kib_per_connection']} |"
+        )
+    return lines

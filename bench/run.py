@@ -70,6 +70,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--server-cpus", default="0", help="taskset list for servers and Redis")
     parser.add_argument("--client-cpus", default="1", help="CPUs of the load generator")
     parser.add_argument("--no-rate", action="store_true", help="skip the fixed-rate phases")
+    parser.add_argument(
+        "--joins-only",
+        action="store_true",
+        help="measure the joins (a reconnect storm) and memory, send nothing",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
     parser.add_argument(
         "--profile",
@@ -117,10 +122,12 @@ async def measure_size(
     room = Room(DESIGNS[config.design], server.ws_url, "bench", members)
     rows: list[dict[str, Any]] = []
     try:
+        cpu_before = server.cpu_seconds()
         try:
             join_seconds = await room.join_all(deadline=time.monotonic() + JOIN_TIMEOUT_SECONDS)
         except (TimeoutError, OSError) as error:
             return [{**base, "kind": "failure", "error": f"join: {type(error).__name__} {error}"}]
+        join_cpu = server.cpu_seconds() - cpu_before
         await server.idle()
         rss_per_connection = (server.rss_bytes() - rss_before) / members
         rows.append(
@@ -128,11 +135,13 @@ async def measure_size(
                 **base,
                 "kind": "join",
                 "join_seconds": round(join_seconds, 2),
+                "join_server_cpu_seconds": round(join_cpu, 2),
                 "rss_kib_per_connection": round(rss_per_connection / 1024, 1),
             }
         )
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
         phase = 0
-        for senders in args.senders:
+        for senders in [] if args.joins_only else args.senders:
             # Saturate first: reference (a)'s own peak sets the fixed rate of the cell.
             rates: list[float | None] = [None]
             while rates:

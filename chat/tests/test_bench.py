@@ -16,7 +16,8 @@ pytestmark = pytest.mark.server
 def test_bench_harness_runs_one_tiny_cell(tmp_path):
     subprocess.run(
         [sys.executable, "-m", "bench.run", "--sizes", "3", "--senders", "1",
-         "--seconds", "0.3", "--servers", "chat-uvicorn", "--out", str(tmp_path)],
+         "--seconds", "0.3", "--rate-seconds", "0.3", "--servers", "chat-uvicorn",
+         "--out", str(tmp_path)],
         cwd=PROJECT_DIR,
         check=True,
         capture_output=True,
@@ -33,4 +34,24 @@ def test_bench_harness_runs_one_tiny_cell(tmp_path):
         assert row["sent"] > 0 and row["delivered"] == row["expected"] == row["sent"] * 2, row
         assert (row["lost"], row["duplicated"], row["reordered"]) == (0, 0, 0), row
     assert [row["kind"] for row in rows if row["kind"].startswith("join")] == ["join", "join"]
-    assert "| chat-uvicorn | 3 | 1 |" in next(tmp_path.glob("bench-*.md")).read_text()
+    table = next(tmp_path.glob("bench-*.md")).read_text()
+    assert "| chat-uvicorn | 3 | 1 |" in table
+    assert "| chat-uvicorn | 3 | " in table.split("| join s | vs (a) |")[1]
+
+
+def test_bench_joins_only_measures_the_joins_and_sends_nothing(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "bench.run", "--sizes", "20", "--joins-only",
+         "--servers", "chat-uvicorn", "--out", str(tmp_path)],
+        cwd=PROJECT_DIR,
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )  # fmt: skip
+    (results,) = tmp_path.glob("bench-*.jsonl")
+    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    assert not [row for row in rows if row["kind"] == "phase"]
+    joins = {row["config"]: row for row in rows if row["kind"] == "join"}
+    assert set(joins) == {"tutorial-fastapi", "chat-uvicorn"}
+    for row in joins.values():
+        assert row["join_seconds"] > 0 and row["join_server_cpu_seconds"] >= 0, row
