@@ -47,6 +47,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -192,12 +193,18 @@ class ChatRedisChannelLayer(BaseChannelLayer):
         target = self._redis_channel("process", channel_process(channel))
         await self._publish(self._current(), target, payload)
 
-    async def receive(self, channel: str) -> dict[str, Any]:
-        """The channel's next event; only a channel of this process can be read."""
+    def receive(self, channel: str) -> Awaitable[dict[str, Any]]:
+        """The channel's next event; only a channel of this process can be read.
+
+        A plain function returning the local layer's coroutine, awaited as
+        Channels awaits any layer's `receive`: every member runs this once
+        per event of its room, and a coroutine of our own around it would
+        add a frame to each.
+        """
         if not self._is_local(channel):
             raise ValueError(f"{channel} belongs to another process")
         self._current()
-        return await self.local.receive(channel)
+        return self.local.receive(channel)
 
     # Groups.
 
