@@ -61,11 +61,15 @@ class EventWindow:
         self.limit = limit
         self.seconds = seconds
         # Only the newest limit + 1 events can matter, so the memory is bounded.
-        self._times: deque[float] = deque(maxlen=limit + 1)
+        # Made at the first event: most connections never have one, and
+        # each holds a deque for as long as it is open.
+        self._times: deque[float] | None = None
 
     def record(self) -> bool:
         """Record one event; True when the window now holds more than `limit`."""
         now = self._clock()
+        if self._times is None:
+            self._times = deque(maxlen=self.limit + 1)
         self._times.append(now)
         while self._times and self._times[0] <= now - self.seconds:
             self._times.popleft()
