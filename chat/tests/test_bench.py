@@ -13,18 +13,24 @@ from chat.tests.servers import PROJECT_DIR
 pytestmark = pytest.mark.server
 
 
-def test_bench_harness_runs_one_tiny_cell(tmp_path):
+def run_bench(out, *args: str) -> list[dict]:
+    """`python -m bench.run ARGS --out OUT`; the rows of its JSON lines."""
     subprocess.run(
-        [sys.executable, "-m", "bench.run", "--sizes", "3", "--senders", "1",
-         "--seconds", "0.3", "--rate-seconds", "0.3", "--servers", "chat-uvicorn",
-         "--out", str(tmp_path)],
+        [sys.executable, "-m", "bench.run", *args, "--out", str(out)],
         cwd=PROJECT_DIR,
         check=True,
         capture_output=True,
         timeout=180,
+    )
+    (results,) = out.glob("bench-*.jsonl")
+    return [json.loads(line) for line in results.read_text().splitlines()]
+
+
+def test_bench_harness_runs_one_tiny_cell(tmp_path):
+    rows = run_bench(
+        tmp_path, "--sizes", "3", "--senders", "1", "--seconds", "0.3",
+        "--rate-seconds", "0.3", "--servers", "chat-uvicorn",
     )  # fmt: skip
-    (results,) = tmp_path.glob("bench-*.jsonl")
-    rows = [json.loads(line) for line in results.read_text().splitlines()]
     phases = [row for row in rows if row["kind"] == "phase"]
     assert {row["config"] for row in phases} == {"tutorial-fastapi", "chat-uvicorn"}
     for config in ("tutorial-fastapi", "chat-uvicorn"):
@@ -40,16 +46,7 @@ def test_bench_harness_runs_one_tiny_cell(tmp_path):
 
 
 def test_bench_joins_only_measures_the_joins_and_sends_nothing(tmp_path):
-    subprocess.run(
-        [sys.executable, "-m", "bench.run", "--sizes", "20", "--joins-only",
-         "--servers", "chat-uvicorn", "--out", str(tmp_path)],
-        cwd=PROJECT_DIR,
-        check=True,
-        capture_output=True,
-        timeout=180,
-    )  # fmt: skip
-    (results,) = tmp_path.glob("bench-*.jsonl")
-    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    rows = run_bench(tmp_path, "--sizes", "20", "--joins-only", "--servers", "chat-uvicorn")
     assert not [row for row in rows if row["kind"] == "phase"]
     joins = {row["config"]: row for row in rows if row["kind"] == "join"}
     assert set(joins) == {"tutorial-fastapi", "chat-uvicorn"}
