@@ -72,6 +72,19 @@ def _handler_name(event_type: str | None) -> str:
     return get_handler_name({} if event_type is None else {"type": event_type})
 
 
+def channel_receiver(layer: Any, channel: str) -> Source:
+    """What reads `channel`'s events: the layer's own `receiver` if it has one.
+
+    A layer may offer `receiver(channel)` to check the channel once rather
+    than on every event (chat.layers_redis); any other layer is read through
+    its `receive`, as Channels reads it.
+    """
+    receiver = getattr(layer, "receiver", None)
+    if receiver is not None:
+        return receiver(channel)
+    return functools.partial(layer.receive, channel)
+
+
 class LeanDispatchMixin:
     """Put first in a consumer's bases to run it on `dispatch_from`.
 
@@ -93,7 +106,7 @@ class LeanDispatchMixin:
         sources: list[Source] = [receive]
         if self.channel_layer is not None:
             self.channel_name = await self.channel_layer.new_channel()
-            self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+            self.channel_receive = channel_receiver(self.channel_layer, self.channel_name)
             sources.append(self.channel_receive)
         with contextlib.suppress(StopConsumer):
             await dispatch_from(sources, self.dispatch)

@@ -21,7 +21,11 @@ something may have been missed:
 - `send` to another process's channel PUBLISHes to that process's own Redis
   channel, which its subscriber reads and delivers locally;
 - one subscriber task per process reads every Redis channel of the process
-  through redis-py's PubSub. When its connection fails, messages may have
+  from one redis-py connection in subscribed mode, reply by reply. Not
+  through redis-py's PubSub: its `get_message` sets a deadline, retries and
+  builds a dict for every message, and in a busy room that cost more CPU
+  than the local fan-out (docs/performance.md). A deadline is set once per
+  heartbeat period instead. When the connection fails, messages may have
   been published that it never read: every local channel gets a
   `layer.unavailable` event (the consumer closes with 4503 and the page
   rejoins), and the task reconnects with backoff and re-subscribes the
@@ -44,10 +48,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-import time
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +59,6 @@ import orjson
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
 from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -78,12 +81,11 @@ DEFAULT_PREFIX = "chat:layer:"
 # members get 4503 and /healthz its 503 instead of waiting.
 SOCKET_TIMEOUT_SECONDS = 5.0
 CONNECT_TIMEOUT_SECONDS = 2.0
-# The subscriber reads with this timeout, never with the socket timeout, so
-# an idle process does not mistake silence for a dead connection (the trap
-# of redis-py's 5 s default). A quiet connection is pinged every
-# HEARTBEAT_SECONDS and counted dead when the PONG takes longer than
+# The subscriber reads without the socket timeout, so that an idle process
+# does not mistake silence for a dead connection (the trap of redis-py's 5 s
+# default). A connection that was quiet for HEARTBEAT_SECONDS is pinged, and
+# counted dead when nothing, not even the PONG, comes within
 # SOCKET_TIMEOUT_SECONDS: a silently broken connection is found in seconds.
-READ_POLL_SECONDS = 1.0
 HEARTBEAT_SECONDS = 5.0
 # A group_add waits at most this long for Redis to confirm the subscription.
 SUBSCRIBE_TIMEOUT_SECONDS = 5.0
@@ -107,7 +109,8 @@ class _Connection:
     loop: asyncio.AbstractEventLoop
     client: Redis
     subscriber: asyncio.Task[None] | None = None
-    pubsub: PubSub | None = None
+    # The subscriber's connection, in subscribed mode.
+    listener: Connection | None = None
     # Redis channel -> futures of the SUBSCRIBEs sent and not yet confirmed, in order.
     inflight: dict[bytes, deque[asyncio.Future[None]]] = field(default_factory=dict)
     # Redis channel -> the future its latest SUBSCRIBE resolves (done: subscribed).
@@ -197,14 +200,25 @@ class ChatRedisChannelLayer(BaseChannelLayer):
         """The channel's next event; only a channel of this process can be read.
 
         A plain function returning the local layer's coroutine, awaited as
-        Channels awaits any layer's `receive`: every member runs this once
-        per event of its room, and a coroutine of our own around it would
-        add a frame to each.
+        Channels awaits any layer's `receive`: a coroutine of our own around
+        it would add a frame to every event (`new_channel` has started the
+        subscriber already).
         """
+        self._check_local(channel)
+        return self.local.receive(channel)
+
+    def receiver(self, channel: str) -> Callable[[], Awaitable[dict[str, Any]]]:
+        """`receive` for one channel, checked once (chat.dispatch reads through it).
+
+        Every member reads once per event of its room: the local layer's own
+        `receive` without this layer's check in front saves a call per event.
+        """
+        self._check_local(channel)
+        return functools.partial(self.local.receive, channel)
+
+    def _check_local(self, channel: str) -> None:
         if not self._is_local(channel):
             raise ValueError(f"{channel} belongs to another process")
-        self._current()
-        return self.local.receive(channel)
 
     # Groups.
 
@@ -238,8 +252,8 @@ class ChatRedisChannelLayer(BaseChannelLayer):
             if self.local.has_group(group):
                 return
             if conn.ready.pop(redis_channel, None) is not None and conn.accepting:
-                assert conn.pubsub is not None
-                await conn.pubsub.unsubscribe(redis_channel)
+                assert conn.listener is not None
+                await self._command(conn.listener, "UNSUBSCRIBE", redis_channel)
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         """Publish once for every other process, then deliver to the local members.
@@ -298,14 +312,7 @@ class ChatRedisChannelLayer(BaseChannelLayer):
     async def _open_publisher(self, conn: _Connection) -> Connection:
         async with conn.publisher_lock:
             if conn.publisher is None:
-                pool = conn.client.connection_pool
-                # No socket timeout: with one, redis-py wraps every write in a
-                # task of its own. A dead connection is found by the reply
-                # deadline in `_read_replies` instead.
-                connection = pool.connection_class(
-                    **{**pool.connection_kwargs, "socket_timeout": None}
-                )
-                await connection.connect()
+                connection = await self._connect(conn)
                 conn.publisher, conn.unanswered = connection, 0
                 conn.publisher_reader = conn.loop.create_task(
                     self._read_replies(conn, connection), name="chat-layer-replies"
@@ -313,16 +320,29 @@ class ChatRedisChannelLayer(BaseChannelLayer):
             return conn.publisher
 
     async def _read_replies(self, conn: _Connection, connection: Connection) -> None:
-        """Read the publisher's replies; a failure closes it and tells the local channels."""
+        """Read the publisher's replies; a failure closes it and tells the local channels.
+
+        Replies are due in order, so one deadline covers a period of reading
+        rather than each reply: the connection is dead when a whole
+        SOCKET_TIMEOUT_SECONDS passes with replies due and none read.
+        """
         try:
             while True:
                 if not conn.unanswered:
                     conn.answers_due.clear()
                     await conn.answers_due.wait()
-                reply = await connection.read_response(timeout=SOCKET_TIMEOUT_SECONDS)
-                if reply is None:
-                    raise RedisTimeoutError(f"no reply within {SOCKET_TIMEOUT_SECONDS:g} s")
-                conn.unanswered -= 1
+                read = 0
+                try:
+                    async with asyncio.timeout(SOCKET_TIMEOUT_SECONDS):
+                        while conn.unanswered:
+                            await connection.read_response(disconnect_on_error=False)
+                            conn.unanswered -= 1
+                            read += 1
+                except TimeoutError:
+                    if not read:
+                        raise RedisTimeoutError(
+                            f"no reply within {SOCKET_TIMEOUT_SECONDS:g} s"
+                        ) from None
         except asyncio.CancelledError:
             raise
         except (RedisError, OSError) as error:
@@ -356,12 +376,35 @@ class ChatRedisChannelLayer(BaseChannelLayer):
 
     # The connection of this event loop, and its subscriber.
 
+    @staticmethod
+    async def _connect(conn: _Connection) -> Connection:
+        """A connection of its own for the subscriber or the publisher, not from the pool.
+
+        Without a socket timeout: with one, redis-py sets a deadline around
+        every read and wraps every write in a task. The readers set their
+        own deadlines, once per period (`_read`, `_read_replies`), and the
+        connection's setup (redis-py's handshake commands) gets one here: a
+        Redis that accepts connections and never answers must not hang it.
+        """
+        pool = conn.client.connection_pool
+        connection = pool.connection_class(**{**pool.connection_kwargs, "socket_timeout": None})
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS + SOCKET_TIMEOUT_SECONDS):
+                await connection.connect()
+        except BaseException as error:
+            await connection.disconnect(nowait=True)
+            if isinstance(error, TimeoutError):
+                raise RedisTimeoutError("Redis did not answer a new connection in time") from None
+            raise
+        return connection
+
     def _current(self) -> _Connection:
         """This loop's connection; redis.asyncio connections belong to the loop that made them."""
         loop = asyncio.get_running_loop()
         conn = self._conn
         if conn is None or conn.loop is not loop:
-            # Two connections per process: the subscriber's and the publisher's.
+            # Its pool is never used: it holds the settings of the two
+            # connections per process, the subscriber's and the publisher's.
             client = Redis.from_url(
                 self.url,
                 socket_timeout=SOCKET_TIMEOUT_SECONDS,
@@ -384,10 +427,10 @@ class ChatRedisChannelLayer(BaseChannelLayer):
         ready = conn.loop.create_future()
         conn.ready[redis_channel] = ready
         if conn.accepting:
-            assert conn.pubsub is not None
+            assert conn.listener is not None
             conn.inflight.setdefault(redis_channel, deque()).append(ready)
             try:
-                await conn.pubsub.subscribe(redis_channel)
+                await self._command(conn.listener, "SUBSCRIBE", redis_channel)
             except BaseException:
                 conn.ready.pop(redis_channel, None)
                 raise
@@ -417,8 +460,8 @@ class ChatRedisChannelLayer(BaseChannelLayer):
 
     async def _serve(self, conn: _Connection) -> None:
         """One connection's life: subscribe this process's channels, then read until it fails."""
-        pubsub = conn.client.pubsub()
-        conn.pubsub = pubsub
+        listener = await self._connect(conn)
+        conn.listener = listener
         try:
             # Under the lock, so that no group_add or group_discard slips
             # between deciding what to subscribe and subscribing it.
@@ -430,44 +473,64 @@ class ChatRedisChannelLayer(BaseChannelLayer):
                     if future is None or future.done():
                         future = conn.ready[redis_channel] = conn.loop.create_future()
                     conn.inflight.setdefault(redis_channel, deque()).append(future)
-                await pubsub.subscribe(self._inbox, *wanted)
+                await self._command(listener, "SUBSCRIBE", self._inbox, *wanted)
                 conn.accepting = True
-            await self._read(conn, pubsub, first=self._inbox)
+            await self._read(conn, listener, first=self._inbox)
         finally:
             conn.accepting = False
             conn.up.clear()
-            conn.pubsub = None
-            with contextlib.suppress(RedisError, OSError):
-                await pubsub.aclose()
+            conn.listener = None
+            await listener.disconnect(nowait=True)
 
-    async def _read(self, conn: _Connection, pubsub: PubSub, *, first: bytes) -> None:
-        """Dispatch every message until the connection fails (it raises then)."""
-        heard = time.monotonic()
-        pinged: float | None = None
+    async def _read(self, conn: _Connection, listener: Connection, *, first: bytes) -> None:
+        """Dispatch every message until the connection fails (it raises then).
+
+        The deadline is set once per heartbeat period, not once per read: when
+        it passes, a connection that delivered anything meanwhile is alive;
+        one that did not is pinged, and is dead if the next period is silent too.
+        """
+        heard = 0
+        checked = -1
+        pinged = False
         while True:
-            message = await pubsub.get_message(timeout=READ_POLL_SECONDS)
-            now = time.monotonic()
-            if message is not None:
-                heard = now
-                kind = message["type"]
-                if kind == "message":
-                    await self._dispatch(message["channel"], message["data"])
-                elif kind == "subscribe":
-                    self._confirmed(conn, message["channel"])
-                    if message["channel"] == first:
-                        if conn.failure is not None:
-                            logger.warning("channel layer: Redis is available again")
-                        conn.failure = None
-                        conn.up.set()
-                        conn.tried.set()
-                elif kind == "pong":
-                    pinged = None
-                continue
-            if pinged is not None and now - pinged > SOCKET_TIMEOUT_SECONDS:
-                raise RedisTimeoutError(f"no PONG within {SOCKET_TIMEOUT_SECONDS:g} s")
-            if pinged is None and now - heard >= HEARTBEAT_SECONDS:
-                await pubsub.ping()
-                pinged = now
+            try:
+                async with asyncio.timeout(SOCKET_TIMEOUT_SECONDS if pinged else HEARTBEAT_SECONDS):
+                    while True:
+                        # Not disconnected when the deadline cancels the read:
+                        # what was received stays in the reply parser.
+                        reply = await listener.read_response(disconnect_on_error=False)
+                        heard += 1
+                        kind = reply[0]
+                        if kind == b"message":
+                            await self._dispatch(reply[1], reply[2])
+                        elif kind == b"subscribe":
+                            self._confirmed(conn, reply[1])
+                            if reply[1] == first:
+                                self._available(conn)
+            except TimeoutError:
+                if heard != checked:
+                    checked, pinged = heard, False
+                elif pinged:
+                    raise RedisTimeoutError(
+                        f"no reply to PING within {SOCKET_TIMEOUT_SECONDS:g} s"
+                    ) from None
+                else:
+                    await self._command(listener, "PING")
+                    pinged = True
+
+    def _available(self, conn: _Connection) -> None:
+        """Redis confirmed this process's own channel: the layer works (again)."""
+        if conn.failure is not None:
+            logger.warning("channel layer: Redis is available again")
+        conn.failure = None
+        conn.up.set()
+        conn.tried.set()
+
+    @staticmethod
+    async def _command(connection: Connection, *args: bytes | str) -> None:
+        """Write a command whose reply the subscriber reads (SUBSCRIBE, UNSUBSCRIBE, PING)."""
+        # No health check: redis-py's would read a reply meant for the subscriber.
+        await connection.send_command(*args, check_health=False)
 
     def _confirmed(self, conn: _Connection, redis_channel: bytes) -> None:
         futures = conn.inflight.get(redis_channel)
@@ -536,8 +599,8 @@ class ChatRedisChannelLayer(BaseChannelLayer):
             redis_channels = [self._group_channel(group) for group in groups]
             for redis_channel in redis_channels:
                 conn.ready.pop(redis_channel, None)
-            if conn.pubsub is not None and conn.accepting:
-                await conn.pubsub.unsubscribe(*redis_channels)
+            if conn.listener is not None and conn.accepting:
+                await self._command(conn.listener, "UNSUBSCRIBE", *redis_channels)
 
     async def close(self) -> None:
         """Stop the subscriber and close the connections (tests, shutdown)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -49,9 +50,19 @@ class RedisServer:
         finally:
             client.close()
 
+    def pause(self) -> None:
+        """Freeze the server: connections stay open and nothing answers (a silent network)."""
+        assert self.process is not None and self.process.poll() is None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
+        self.resume()
         self.process.terminate()
         try:
             self.process.wait(STOP_TIMEOUT)

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from channels.exceptions import StopConsumer
 
-from chat.dispatch import dispatch_from
+from chat.dispatch import channel_receiver, dispatch_from
 
 
 def source_of(events: list[dict]):
@@ -53,3 +53,22 @@ async def test_a_failing_handler_stops_every_source():
 
     with pytest.raises(RuntimeError, match="boom"):
         await asyncio.wait_for(dispatch_from([source_of([{"n": 1}]), never], dispatch), 2)
+
+
+async def test_a_channel_is_read_through_the_layers_receiver_when_it_has_one():
+    class Layer:
+        async def receive(self, channel: str) -> dict:
+            return {"type": "via.receive", "channel": channel}
+
+    class LayerWithReceiver(Layer):
+        def receiver(self, channel: str):
+            async def receive_next() -> dict:
+                return {"type": "via.receiver", "channel": channel}
+
+            return receive_next
+
+    assert await channel_receiver(Layer(), "c!1")() == {"type": "via.receive", "channel": "c!1"}
+    assert await channel_receiver(LayerWithReceiver(), "c!2")() == {
+        "type": "via.receiver",
+        "channel": "c!2",
+    }

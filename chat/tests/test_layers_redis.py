@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import redis.asyncio
 
+from chat import layers_redis
 from chat.layers_redis import UNAVAILABLE_EVENT, ChatRedisChannelLayer
 from chat.presence_redis import REDIS_ERRORS
 
@@ -69,6 +70,17 @@ async def subscribers(url: str, group: str) -> int:
         return count
     finally:
         await client.aclose()
+
+
+async def test_a_receiver_reads_its_channel(make_layer):
+    layer = make_layer()
+    channel = await layer.new_channel()
+    receive_next = layer.receiver(channel)
+    await layer.send(channel, {"type": "t", "n": 1})
+    waiting = asyncio.ensure_future(receive_next())
+    await layer.send(channel, {"type": "t", "n": 2})
+    assert await asyncio.wait_for(waiting, DEADLINE) == {"type": "t", "n": 1}
+    assert await asyncio.wait_for(receive_next(), DEADLINE) == {"type": "t", "n": 2}
 
 
 async def test_send_to_a_local_and_to_another_process_channel(make_layer):
@@ -139,6 +151,10 @@ async def test_membership_is_local(make_layer):
     there = await two.new_channel()
     with pytest.raises(ValueError):
         await one.group_add(GROUP, there)
+    with pytest.raises(ValueError):
+        one.receiver(there)
+    with pytest.raises(ValueError):
+        await one.receive(there)
     # A dead process's member is discarded without complaint (chat.presence_events).
     await one.group_discard(GROUP, there)
 
@@ -210,6 +226,58 @@ async def test_groups_are_resubscribed_after_a_reconnect(make_layer, redis_serve
     await eventually(resubscribed, "the group's subscription is back")
     await two.group_send(GROUP, {"type": "t", "n": 1})
     assert await receive(one, member) == {"type": "t", "n": 1}
+
+
+async def test_a_silent_redis_is_found_by_the_heartbeat(make_layer, redis_server, monkeypatch):
+    monkeypatch.setattr(layers_redis, "HEARTBEAT_SECONDS", 0.2)
+    monkeypatch.setattr(layers_redis, "SOCKET_TIMEOUT_SECONDS", 0.5)
+    layer = make_layer()
+    member = await layer.new_channel()
+    await layer.group_add(GROUP, member)
+    await layer.roundtrip()
+    # Frozen, Redis keeps its connections open and answers nothing: nothing
+    # is published meanwhile, so only the subscriber's heartbeat can tell.
+    redis_server.pause()
+    try:
+        assert await receive(layer, member) == {"type": UNAVAILABLE_EVENT}
+        with pytest.raises(REDIS_ERRORS):
+            await layer.group_send(GROUP, {"type": "t"})
+    finally:
+        redis_server.resume()
+    await layer.group_discard(GROUP, member)
+
+    async def healthy() -> bool:
+        try:
+            await asyncio.wait_for(layer.roundtrip(), DEADLINE)
+        except REDIS_ERRORS:
+            return False
+        return True
+
+    await eventually(healthy, "the layer reaches Redis again")
+    await layer.group_add(GROUP, member)
+    await layer.group_send(GROUP, {"type": "t", "n": 1})
+    assert await receive(layer, member) == {"type": "t", "n": 1}
+
+
+async def test_a_silent_redis_fails_the_publisher(make_layer, redis_server, monkeypatch):
+    monkeypatch.setattr(layers_redis, "HEARTBEAT_SECONDS", 60.0)
+    monkeypatch.setattr(layers_redis, "SOCKET_TIMEOUT_SECONDS", 0.5)
+    one = make_layer()
+    member = await one.new_channel()
+    await one.group_add(GROUP, member)
+    # The publishing connection is open before Redis freezes.
+    await one.group_send(GROUP, {"type": "t", "n": 0})
+    assert await receive(one, member) == {"type": "t", "n": 0}
+    redis_server.pause()
+    try:
+        # Written while Redis is frozen: its reply never comes, so the
+        # publisher's deadline (not the heartbeat, an hour away) tells the
+        # members that the event may not have reached the other processes.
+        await one.group_send(GROUP, {"type": "t", "n": 1})
+        assert await receive(one, member) == {"type": "t", "n": 1}
+        assert await receive(one, member) == {"type": UNAVAILABLE_EVENT}
+    finally:
+        redis_server.resume()
 
 
 async def test_roundtrip_fails_fast_without_redis(redis_server):
