@@ -176,10 +176,11 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
                 await self.presence.release(room=self.room, name=name, member=self.channel_name)
                 raise
         self.name = name
-        members = claim.members or [name]
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.send_json(protocol.joined_frame(room=self.room, name=name, members=members))
-        await self.announce(event="join", name=name, count=len(members))
+        await self.send_json(
+            protocol.joined_frame(room=self.room, name=name, members_json=claim.members_json)
+        )
+        await self.announce(event="join", name=name, count=claim.count)
 
     async def say(self, frame: MessageFrame, config: ChatConfig) -> None:
         """Relay a chat message to the other members, joining first if need be."""

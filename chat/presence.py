@@ -15,6 +15,7 @@ import functools
 from dataclasses import dataclass
 from typing import Protocol
 
+import orjson
 from django.conf import settings
 
 
@@ -25,13 +26,24 @@ def name_key(name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """The outcome of claiming a name: the members after it, or None if taken."""
+    """The outcome of claiming a name: the room's members after it, or None if taken.
 
-    members: list[str] | None
+    The members come as a JSON array, in join order, ready to go into the
+    `joined` frame as they are: in a reconnect storm of N members the list
+    is asked for N times, and chat.presence_redis keeps it encoded in Redis.
+    """
+
+    members_json: str | bytes | None
+    count: int = 0
 
     @property
     def won(self) -> bool:
-        return self.members is not None
+        return self.members_json is not None
+
+    @property
+    def members(self) -> list[str] | None:
+        """The members decoded (tests, tools); the consumer sends `members_json` as it is."""
+        return None if self.members_json is None else orjson.loads(self.members_json)
 
 
 class Presence(Protocol):
@@ -75,10 +87,11 @@ class LocalPresence:
             entry = self._rooms[room] = _LocalRoom()
         key = name_key(name)
         if key in entry.holders:
-            return Claim(members=None)
+            return Claim(members_json=None)
         entry.holders[key] = member
         entry.names[key] = name
-        return Claim(members=list(entry.names.values()))
+        names = list(entry.names.values())
+        return Claim(members_json=orjson.dumps(names), count=len(names))
 
     async def release(self, *, room: str, name: str, member: str) -> int | None:
         entry = self._rooms.get(room)

@@ -7,9 +7,9 @@ connected. A process killed with SIGKILL stops refreshing, and whichever
 process next runs the sweep script removes the dead entries and gets them
 back, exactly once, to announce their `presence leave`.
 
-Keys, under PREFIX:
-  room:<room>   hash   name key -> "<member>\\t<name>"  (who holds a name)
-  names:<room>  string "\n<name>\n<name>\n..."            (members in join order)
+Keys, under PREFIX (<json> is a name encoded as a JSON string, quotes included):
+  room:<room>   hash   name key -> "<member>\\t<json>"  (who holds a name)
+  names:<room>  string "\n<json>\n<json>\n..."            (members in join order)
   deadlines     zset   "<room>\\t<name key>\\t<member>" by deadline in ms
   counts        hash   room -> members                   (rooms with members)
 
@@ -17,8 +17,10 @@ Every claim answers with the room's member list, so in a reconnect storm of
 N members Redis hands out N lists: `names:<room>` keeps the list as one
 ready string, which a claim appends to and returns, a copy of bytes rather
 than N names gathered one by one (837 µs a claim at 2,500 members when it
-was a sorted set read back per claim). A name has no control characters
-(SPEC), so a newline cannot be part of one.
+was a sorted set read back per claim). The names in it are JSON already, so
+the list becomes the `joined` frame's array by turning newlines into commas,
+without being split into N strings and encoded again. JSON escapes control
+characters (and a name has none, SPEC), so a newline is never part of one.
 
 Scripts build key names from their arguments, so this needs one Redis, not a
 Redis Cluster.
@@ -33,6 +35,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
@@ -116,7 +119,8 @@ local function drop(room, key, member)
 end
 """
 
-# ARGV: prefix, room, name key, name, member, ttl ms -> the names (as members()), or nil.
+# ARGV: prefix, room, name key, name as JSON, member, ttl ms
+# -> the count and the names (as members()), or nil.
 _CLAIM = (
     _LUA_LIB
     + r"""
@@ -129,8 +133,8 @@ if redis.call('EXISTS', nkey) == 0 then redis.call('SET', nkey, '\n') end
 redis.call('APPEND', nkey, name .. '\n')
 redis.call('ZADD', p .. 'deadlines', now_ms() + tonumber(ARGV[6]),
            room .. '\t' .. key .. '\t' .. member)
-redis.call('HINCRBY', p .. 'counts', room, 1)
-return members(room)
+local count = redis.call('HINCRBY', p .. 'counts', room, 1)
+return {count, members(room)}
 """
 )
 
@@ -163,7 +167,7 @@ return gone
 """
 )
 
-# ARGV: prefix, limit -> room, name, member, count for each expired member, flat.
+# ARGV: prefix, limit -> room, name as JSON, member, count for each expired member, flat.
 _SWEEP = (
     _LUA_LIB
     + r"""
@@ -204,9 +208,9 @@ def _entry(room: str, name: str, member: str) -> str:
     return f"{room}\t{name_key(name)}\t{member}"
 
 
-def _names(reply: str) -> list[str]:
-    """The member list of the scripts' `members()`: "\\n<name>\\n<name>\\n", or ""."""
-    return reply.split("\n")[1:-1]
+def _names_json(reply: str) -> str:
+    """The scripts' `members()` ("\\n<json>\\n<json>\\n", or "") as a JSON array."""
+    return "[" + reply[1:-1].replace("\n", ",") + "]"
 
 
 def _member_of(entry: str) -> str:
@@ -289,11 +293,13 @@ class RedisPresence:
     async def claim(self, *, room: str, name: str, member: str) -> Claim:
         state = self._current()
         ttl_ms = int(self.ttl * 1000)
-        names = await self._run(state, "claim", room, name_key(name), name, member, ttl_ms)
-        if names is None:
-            return Claim(members=None)
+        encoded = orjson.dumps(name).decode()
+        reply = await self._run(state, "claim", room, name_key(name), encoded, member, ttl_ms)
+        if reply is None:
+            return Claim(members_json=None)
         state.held.add(_entry(room, name, member))
-        return Claim(members=_names(names))
+        count, names = reply
+        return Claim(members_json=_names_json(names), count=int(count))
 
     async def release(self, *, room: str, name: str, member: str) -> int | None:
         state = self._current()
@@ -303,7 +309,7 @@ class RedisPresence:
         return None if count is None else int(count)
 
     async def members(self, *, room: str) -> list[str]:
-        return _names(await self._run(self._current(), "members", room))
+        return orjson.loads(_names_json(await self._run(self._current(), "members", room)))
 
     async def counts(self) -> dict[str, int]:
         raw = await self._current().client.hgetall(self.prefix + "counts")
@@ -335,7 +341,12 @@ class RedisPresence:
         while True:
             flat = await self._run(state, "sweep", BATCH)
             batch = [
-                Expired(room=flat[i], name=flat[i + 1], member=flat[i + 2], count=int(flat[i + 3]))
+                Expired(
+                    room=flat[i],
+                    name=orjson.loads(flat[i + 1]),
+                    member=flat[i + 2],
+                    count=int(flat[i + 3]),
+                )
                 for i in range(0, len(flat), 4)
             ]
             expired += batch

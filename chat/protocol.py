@@ -168,8 +168,9 @@ def ack_frame(*, client_id: str, id: str, ts: int) -> dict[str, Any]:
     return {"type": "ack", "client_id": client_id, "id": id, "ts": ts}
 
 
-def joined_frame(*, room: str, name: str, members: list[str]) -> dict[str, Any]:
-    return {"type": "joined", "room": room, "name": name, "members": members}
+def joined_frame(*, room: str, name: str, members_json: str | bytes) -> dict[str, Any]:
+    """`members_json`: the names, a JSON array already encoded (chat.presence.Claim)."""
+    return {"type": "joined", "room": room, "name": name, "members": orjson.Fragment(members_json)}
 
 
 def presence_frame(*, event: str, name: str, count: int) -> dict[str, Any]:

@@ -85,6 +85,19 @@ async def test_release_removes_exactly_that_name(make_presence):
     assert await presence.members(room="r") == ["nn", "Ann Lee"]
 
 
+async def test_names_that_json_escapes_keep_their_place(make_presence):
+    """Redis keeps the names JSON-encoded: quotes, backslashes and commas stay names."""
+    presence = make_presence()
+    names = ["nn", '"nn"', 'say "hi", \\o/', "a,b", "\\", "Olá 👋"]
+    for index, name in enumerate(names):
+        claim = await presence.claim(room="r", name=name, member=f"m{index}")
+        assert claim.count == index + 1
+        assert claim.members == names[: index + 1]
+    await presence.release(room="r", name="nn", member="m0")
+    await presence.release(room="r", name="\\", member="m4")
+    assert await presence.members(room="r") == ['"nn"', 'say "hi", \\o/', "a,b", "Olá 👋"]
+
+
 async def test_name_race_between_processes_has_one_winner(make_presence):
     first, second = make_presence(), make_presence()
     claims = [
@@ -101,7 +114,7 @@ async def test_name_race_between_processes_has_one_winner(make_presence):
 async def test_a_silent_process_expires_once_and_frees_its_names(make_presence):
     dead, alive = make_presence(), make_presence()
     await alive.claim(room="lobby", name="Alive", member="a1")
-    await dead.claim(room="lobby", name="Ghost", member="g1")
+    await dead.claim(room="lobby", name='"Ghost"', member="g1")
     await alive.refresh()
     assert await alive.sweep() == []
     found: list[Expired] = []
@@ -112,10 +125,10 @@ async def test_a_silent_process_expires_once_and_frees_its_names(make_presence):
         return bool(found)
 
     await eventually(swept, "the silent member expires")
-    assert found == [Expired(room="lobby", name="Ghost", member="g1", count=1)]
+    assert found == [Expired(room="lobby", name='"Ghost"', member="g1", count=1)]
     assert await alive.sweep() == []
     assert await alive.members(room="lobby") == ["Alive"]
-    assert (await alive.claim(room="lobby", name="ghost", member="a2")).won
+    assert (await alive.claim(room="lobby", name='"ghost"', member="a2")).won
     # The stalled process finds out that its member was swept.
     assert await dead.refresh() == ["g1"]
     assert await dead.refresh() == []
