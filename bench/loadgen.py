@@ -58,6 +58,8 @@ class PhaseStats:
     client_cpu_share: float
     server_cpu_seconds: float
     server_cpu_us_per_delivery: float
+    # The Redis server's CPU in the same window, for a server on Redis.
+    redis_cpu_us_per_delivery: float | None = None
 
 
 def percentiles(samples: array) -> dict[str, float]:
@@ -176,6 +178,7 @@ class Room:
         window: int,
         rate: float | None,
         server_cpu: Callable[[], float],
+        redis_cpu: Callable[[], float] | None = None,
     ) -> PhaseStats:
         """Send for `seconds` (saturating, or `rate` messages/s in all), then drain."""
         if not 1 <= senders < self.size:
@@ -184,12 +187,14 @@ class Room:
         self.windows = [asyncio.Semaphore(window) for _ in range(senders)]
         loop = asyncio.get_running_loop()
         cpu_before, client_before = server_cpu(), time.process_time()
+        redis_before = redis_cpu() if redis_cpu else 0.0
         started = loop.time()
         end = started + seconds
         await asyncio.gather(*(self._send(s, started, end, senders, rate) for s in range(senders)))
         window_seconds = loop.time() - started
         in_window = self.delivered
         cpu_spent = server_cpu() - cpu_before
+        redis_spent = redis_cpu() - redis_before if redis_cpu else None
         client_share = (time.process_time() - client_before) / window_seconds
         expected = sum(self.sent) * (self.size - 1)
         self.expected = expected
@@ -218,6 +223,9 @@ class Room:
             client_cpu_share=round(client_share, 3),
             server_cpu_seconds=round(cpu_spent, 3),
             server_cpu_us_per_delivery=round(cpu_spent * 1e6 / max(1, in_window), 2),
+            redis_cpu_us_per_delivery=(
+                None if redis_spent is None else round(redis_spent * 1e6 / max(1, in_window), 2)
+            ),
         )
 
     async def _send(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -20,6 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import psutil
 import uvloop
 
 from chat.tests.servers import migrate, server_env
@@ -32,6 +34,7 @@ from .servers import (
     REDIS_CONFIGS,
     REFERENCE,
     MeasuredServer,
+    cpu_seconds,
     manage,
     redis_server,
 )
@@ -109,25 +112,54 @@ def conditions(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+async def warm_up(server: MeasuredServer) -> int:
+    """Join two members to a room of their own and let them leave; the RSS that stayed.
+
+    A server's first connection pays one-off costs: the modules it imports
+    late, its first database connection and the thread that runs it, the
+    allocator's arena for that thread. Measured from a fresh start, they
+    would count as the room's per-connection memory, which at 50 members
+    they would dominate. They are reported on their own (`first_use_rss_kib`)
+    and left out of `rss_kib_per_connection`, for every design alike.
+    """
+    before = server.rss_bytes()
+    room = Room(DESIGNS[server.config.design], server.ws_url, "warmup", 2)
+    try:
+        await room.join_all(deadline=time.monotonic() + JOIN_TIMEOUT_SECONDS)
+    finally:
+        await room.close()
+    await server.idle()
+    return server.rss_bytes() - before
+
+
 async def measure_size(
     server: MeasuredServer,
     members: int,
     args: argparse.Namespace,
     peaks: dict[tuple[int, int], float],
+    redis: psutil.Process | None = None,
 ) -> list[dict[str, Any]]:
-    """Join `members` to one room, then run every phase; one row per result."""
+    """Join `members` to one room, then run every phase; one row per result.
+
+    With `redis` (the server runs on it), Redis's own CPU is reported too:
+    it shares the server's core, so its work slows the server down.
+    """
     config = server.config
+    redis_cpu = None if redis is None else functools.partial(cpu_seconds, redis)
     base = {"config": config.key, "server": config.server, "members": members}
+    first_use = await warm_up(server)
     rss_before = server.rss_bytes()
     room = Room(DESIGNS[config.design], server.ws_url, "bench", members)
     rows: list[dict[str, Any]] = []
     try:
         cpu_before = server.cpu_seconds()
+        redis_before = redis_cpu() if redis_cpu else 0.0
         try:
             join_seconds = await room.join_all(deadline=time.monotonic() + JOIN_TIMEOUT_SECONDS)
         except (TimeoutError, OSError) as error:
             return [{**base, "kind": "failure", "error": f"join: {type(error).__name__} {error}"}]
         join_cpu = server.cpu_seconds() - cpu_before
+        join_redis_cpu = round(redis_cpu() - redis_before, 2) if redis_cpu else None
         await server.idle()
         rss_per_connection = (server.rss_bytes() - rss_before) / members
         rows.append(
@@ -136,7 +168,9 @@ async def measure_size(
                 "kind": "join",
                 "join_seconds": round(join_seconds, 2),
                 "join_server_cpu_seconds": round(join_cpu, 2),
+                "join_redis_cpu_seconds": join_redis_cpu,
                 "rss_kib_per_connection": round(rss_per_connection / 1024, 1),
+                "first_use_rss_kib": round(first_use / 1024),
             }
         )
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
@@ -154,6 +188,7 @@ async def measure_size(
                     window=args.window,
                     rate=rate,
                     server_cpu=server.cpu_seconds,
+                    redis_cpu=redis_cpu,
                 )
                 await server.idle()
                 if config.key == REFERENCE and rate is None:
@@ -176,9 +211,11 @@ async def run_matrix(args: argparse.Namespace, env: dict[str, str], log_dir: Pat
         profile_dir = args.out / "profiles"
         profile_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
-        redis_url = None
+        redis_url = redis = None
         if any(CONFIGS[key].redis for key in args.servers):
-            redis_url, _ = stack.enter_context(redis_server(cpus=args.server_cpus, log_dir=log_dir))
+            redis_url, redis = stack.enter_context(
+                redis_server(cpus=args.server_cpus, log_dir=log_dir)
+            )
         for members in args.sizes:
             for key in args.servers:
                 config = CONFIGS[key]
@@ -193,7 +230,9 @@ async def run_matrix(args: argparse.Namespace, env: dict[str, str], log_dir: Pat
                     log_dir=log_dir,
                     profile=profile,
                 ) as server:
-                    rows += await measure_size(server, members, args, peaks)
+                    rows += await measure_size(
+                        server, members, args, peaks, redis if config.redis else None
+                    )
     rows.append({**conditions(args), "kind": "conditions-after"})
     return rows
 

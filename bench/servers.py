@@ -135,8 +135,7 @@ class MeasuredServer:
         return self.process.ws_url
 
     def cpu_seconds(self) -> float:
-        times = self._ps.cpu_times()
-        return times.user + times.system
+        return cpu_seconds(self._ps)
 
     def rss_bytes(self) -> int:
         return self._ps.memory_info().rss
@@ -149,6 +148,12 @@ class MeasuredServer:
             await asyncio.sleep(IDLE_PROBE_SECONDS)
             if self.cpu_seconds() - before < IDLE_CPU_SHARE * IDLE_PROBE_SECONDS:
                 return
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    """User and system CPU time a process has used so far."""
+    times = process.cpu_times()
+    return times.user + times.system
 
 
 @contextlib.contextmanager
