@@ -45,10 +45,18 @@ def test_bench_harness_runs_one_tiny_cell(tmp_path):
     assert "| chat-uvicorn | 3 | " in table.split("| join s | vs (a) |")[1]
 
 
+@pytest.mark.redis
 def test_bench_joins_only_measures_the_joins_and_sends_nothing(tmp_path):
-    rows = run_bench(tmp_path, "--sizes", "20", "--joins-only", "--servers", "chat-uvicorn")
+    rows = run_bench(
+        tmp_path, "--sizes", "20", "--joins-only", "--servers", "chat-uvicorn", "--redis"
+    )
     assert not [row for row in rows if row["kind"] == "phase"]
     joins = {row["config"]: row for row in rows if row["kind"] == "join"}
-    assert set(joins) == {"tutorial-fastapi", "chat-uvicorn"}
+    assert set(joins) == {"tutorial-fastapi", "chat-uvicorn", "chat-uvicorn-redis"}
     for row in joins.values():
         assert row["join_seconds"] > 0 and row["join_server_cpu_seconds"] >= 0, row
+    # The warm-up's one-off memory is kept apart: the chat's first database
+    # connection and late imports alone take hundreds of KiB.
+    assert joins["chat-uvicorn"]["first_use_rss_kib"] > 100
+    assert joins["chat-uvicorn"]["join_redis_cpu_seconds"] is None
+    assert joins["chat-uvicorn-redis"]["join_redis_cpu_seconds"] >= 0
