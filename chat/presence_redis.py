@@ -63,8 +63,12 @@ BATCH = 500
 SOCKET_TIMEOUT_SECONDS = 5.0
 CONNECT_TIMEOUT_SECONDS = 2.0
 # Concurrent presence commands per process; more wait for a free connection
-# (up to POOL_WAIT_SECONDS) instead of failing, unlike the layer's pool.
-MAX_CONNECTIONS = 200
+# (up to POOL_WAIT_SECONDS) instead of failing. A command takes well under a
+# millisecond in Redis, so 16 carry a reconnect storm (5,000 joins in
+# docs/performance.md) while an idle process keeps no crowd of connections
+# opened by a burst, and a hundred processes stay far below Redis's default
+# limit of 10,000 clients.
+MAX_CONNECTIONS = 16
 POOL_WAIT_SECONDS = 5.0
 
 _LUA_LIB = r"""
