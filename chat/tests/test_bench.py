@@ -60,3 +60,19 @@ def test_bench_joins_only_measures_the_joins_and_sends_nothing(tmp_path):
     assert joins["chat-uvicorn"]["first_use_rss_kib"] > 100
     assert joins["chat-uvicorn"]["join_redis_cpu_seconds"] is None
     assert joins["chat-uvicorn-redis"]["join_redis_cpu_seconds"] >= 0
+
+
+@pytest.mark.redis
+def test_layer_cost_measures_both_layers():
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.layer_cost", "--members", "2", "--messages", "50",
+         "--rounds", "1"],
+        cwd=PROJECT_DIR,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| 2 |")]
+    assert [row.split("|")[2].strip() for row in rows] == ["in-process", "redis"]
+    assert rows[0].rstrip().endswith("| 1.00x |")
