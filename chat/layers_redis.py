@@ -30,12 +30,12 @@ something may have been missed:
   `layer.unavailable` event (the consumer closes with 4503 and the page
   rejoins), and the task reconnects with backoff and re-subscribes the
   groups that still have local members;
-- publishes are written in call order on one connection, and their replies
-  read by a task, so a sender's handler never waits a round trip. A
-  publish that cannot be written (or is made while the subscriber knows
-  Redis is down) raises the Redis error to its caller; if the connection
-  fails with replies still due, every local channel hears
-  `layer.unavailable`. Every Redis call has a deadline.
+- publishes go out in call order on one connection, those of one turn of
+  the event loop in one write, and their replies are read by a task, so a
+  sender's handler never waits a round trip. A publish made while the
+  subscriber knows Redis is down raises the Redis error to its caller; if
+  the connection fails with publishes unsent or unanswered, every local
+  channel hears `layer.unavailable`. Every Redis call has a deadline.
 
 Membership dies with its process, so nothing in Redis outlives it and there
 is no group expiry (`group_expiry` is accepted for settings shared with
@@ -124,6 +124,11 @@ class _Connection:
     # The one connection that publishes, and how many of its replies are due.
     publisher: Connection | None = None
     publisher_reader: asyncio.Task[None] | None = None
+    publisher_writer: asyncio.Task[None] | None = None
+    # PUBLISH commands waiting for the writer, packed, and how many.
+    outbox: list[bytes] = field(default_factory=list)
+    queued: int = 0
+    outbox_ready: asyncio.Event = field(default_factory=asyncio.Event)
     publisher_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     unanswered: int = 0
     answers_due: asyncio.Event = field(default_factory=asyncio.Event)
@@ -284,14 +289,17 @@ class ChatRedisChannelLayer(BaseChannelLayer):
     # Publishing.
 
     async def _publish(self, conn: _Connection, redis_channel: bytes, payload: bytes) -> None:
-        """PUBLISH on this process's one publishing connection, in call order.
+        """Queue a PUBLISH on this process's one publishing connection, in call order.
 
-        The caller does not wait for Redis's reply: a sender's handler that
-        waited a round trip would let its own queue of room events grow by
-        a whole room's traffic meanwhile (and overflow in a busy room). The
-        command is written at once, so a Redis that cannot be reached raises
-        here; `_read_replies` reads the replies, and if the connection fails
-        before they come, every local channel hears `layer.unavailable`.
+        The caller does not wait for Redis: a sender's handler that waited
+        a round trip would let its own queue of room events grow by a whole
+        room's traffic meanwhile (and overflow in a busy room). `_write`
+        sends the commands of one turn of the event loop in one write (each
+        write wakes redis-server, which on a shared core means a switch to
+        it and back); `_read_replies` reads the replies. A publish raises
+        only when Redis is known to be unreachable; if the connection fails
+        with commands unsent or unanswered, every local channel hears
+        `layer.unavailable`.
         """
         if conn.failure is not None:
             # The subscriber cannot reach Redis: neither could this.
@@ -299,15 +307,9 @@ class ChatRedisChannelLayer(BaseChannelLayer):
         connection = conn.publisher
         if connection is None:
             connection = await self._open_publisher(conn)
-        try:
-            await connection.send_packed_command(
-                connection.pack_command("PUBLISH", redis_channel, payload), check_health=False
-            )
-        except (RedisError, OSError) as error:
-            await self._publisher_lost(conn, connection, error)
-            raise
-        conn.unanswered += 1
-        conn.answers_due.set()
+        conn.outbox += connection.pack_command("PUBLISH", redis_channel, payload)
+        conn.queued += 1
+        conn.outbox_ready.set()
 
     async def _open_publisher(self, conn: _Connection) -> Connection:
         async with conn.publisher_lock:
@@ -317,7 +319,28 @@ class ChatRedisChannelLayer(BaseChannelLayer):
                 conn.publisher_reader = conn.loop.create_task(
                     self._read_replies(conn, connection), name="chat-layer-replies"
                 )
+                conn.publisher_writer = conn.loop.create_task(
+                    self._write(conn, connection), name="chat-layer-publish"
+                )
             return conn.publisher
+
+    async def _write(self, conn: _Connection, connection: Connection) -> None:
+        """Send what `_publish` queued, a batch per wake-up; a failure tells the local channels."""
+        try:
+            while True:
+                await conn.outbox_ready.wait()
+                conn.outbox_ready.clear()
+                chunks, conn.outbox = conn.outbox, []
+                # Due before they are written: a Redis that stops reading
+                # then trips the replies' deadline.
+                conn.unanswered += conn.queued
+                conn.queued = 0
+                conn.answers_due.set()
+                await connection.send_packed_command(chunks, check_health=False)
+        except asyncio.CancelledError:
+            raise
+        except (RedisError, OSError) as error:
+            await self._publisher_lost(conn, connection, error)
 
     async def _read_replies(self, conn: _Connection, connection: Connection) -> None:
         """Read the publisher's replies; a failure closes it and tells the local channels.
@@ -368,9 +391,13 @@ class ChatRedisChannelLayer(BaseChannelLayer):
 
     async def _drop_publisher(self, conn: _Connection) -> None:
         connection, conn.publisher = conn.publisher, None
-        reader, conn.publisher_reader = conn.publisher_reader, None
-        if reader is not None and reader is not asyncio.current_task():
-            reader.cancel()
+        tasks = (conn.publisher_reader, conn.publisher_writer)
+        conn.publisher_reader = conn.publisher_writer = None
+        for task in tasks:
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+        conn.outbox, conn.queued = [], 0
+        conn.outbox_ready.clear()
         if connection is not None:
             await connection.disconnect(nowait=True)
 
@@ -607,7 +634,7 @@ class ChatRedisChannelLayer(BaseChannelLayer):
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        for task in (conn.subscriber, conn.publisher_reader):
+        for task in (conn.subscriber, conn.publisher_reader, conn.publisher_writer):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

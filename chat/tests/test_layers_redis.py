@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio
+from redis.asyncio.connection import Connection
 
 from chat import layers_redis
 from chat.layers_redis import UNAVAILABLE_EVENT, ChatRedisChannelLayer
@@ -113,6 +114,27 @@ async def test_group_send_reaches_members_of_both_processes_once_in_order(make_l
         assert heard == {"one": list(range(MESSAGES)), "two": list(range(MESSAGES))}, channel
         # Exactly once: the publisher's own copy from Redis is not delivered again.
         await assert_silent(layer, channel)
+
+
+async def test_the_publishes_of_one_turn_go_out_in_one_write(make_layer, monkeypatch):
+    one, two = make_layer(), make_layer()
+    there = await two.new_channel()
+    await two.group_add(GROUP, there)
+    await one.roundtrip()
+    writes: list[int] = []
+    write = Connection.send_packed_command
+
+    async def counted(self, command, check_health=True):
+        writes.append(b"".join(command).count(b"PUBLISH"))
+        return await write(self, command, check_health)
+
+    monkeypatch.setattr(Connection, "send_packed_command", counted)
+    # Nothing between these suspends: one turn of the event loop.
+    for n in range(20):
+        await one.group_send(GROUP, {"type": "t", "n": n})
+    assert [(await receive(two, there))["n"] for _ in range(20)] == list(range(20))
+    # (Other commands, a heartbeat's PING say, count no PUBLISH.)
+    assert [count for count in writes if count] == [20]
 
 
 async def test_the_last_member_leaving_unsubscribes_the_process(make_layer, redis_server):
