@@ -29,17 +29,13 @@ from typing import Any
 
 import uvloop
 
+from chat.dispatch import channel_receiver
 from chat.layers import ChatChannelLayer
 from chat.layers_redis import ChatRedisChannelLayer
 from chat.tests.redis_server import RedisServer
 
 GROUP = "bench"
 EVENT = {"type": "chat.broadcast", "text": '{"type":"message","message":"' + "x" * 80 + '"}'}
-
-
-def reader(layer: Any, channel: str) -> Callable[[], Awaitable[dict[str, Any]]]:
-    receiver = getattr(layer, "receiver", None)
-    return receiver(channel) if receiver else functools.partial(layer.receive, channel)
 
 
 async def relay(layer: Any, members: int, messages: int) -> float:
@@ -52,7 +48,8 @@ async def relay(layer: Any, members: int, messages: int) -> float:
         for _ in range(messages):
             await receive()
 
-    tasks = [asyncio.ensure_future(member(reader(layer, channel))) for channel in channels]
+    readers = [channel_receiver(layer, channel) for channel in channels]
+    tasks = [asyncio.ensure_future(member(receive)) for receive in readers]
     started = time.process_time()
     for _ in range(messages):
         await layer.group_send(GROUP, EVENT)
