@@ -119,7 +119,7 @@ class Room:
             self.members = list(await asyncio.gather(*(join(i) for i in range(self.size - 1))))
             self.members.append(await self._join(self.size - 1))
         for member in self.members:
-            member.ws.on_frame = functools.partial(self._on_frame, member)
+            member.ws.listen(functools.partial(self._on_frame, member))
         return time.monotonic() - started
 
     async def _join(self, index: int) -> Member:

@@ -1,80 +1,265 @@
-"""The benchmark's output: one JSON line per measured phase, and a markdown table."""
+"""The benchmark's output: JSON lines of every round and median, and a markdown table.
+
+A cell (server, N, S, mode) runs once per round, the columns taking turns,
+so each round's figure has a reference (a) figure measured seconds away.
+Ratios are taken round by round, against that neighbour, and the table gives
+their median and range: a ratio of two medians would pair figures measured
+minutes apart, which on a machine whose speed drifts is the error the rounds
+are there to avoid.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
 from .servers import REFERENCE
 
+Row = dict[str, Any]
 
-def write_jsonl(rows: Iterable[dict[str, Any]], out: TextIO) -> None:
+
+def write_jsonl(rows: Iterable[Row], out: TextIO) -> None:
     for row in rows:
         out.write(json.dumps(row, sort_keys=True) + "\n")
 
 
-def _ratio(value: float | None, reference: float | None) -> str:
-    if not value or not reference:
-        return "-"
-    return f"{value / reference:.2f}x"
+def _median(values: list[float | None]) -> float | None:
+    present = [value for value in values if value is not None]
+    return round(statistics.median(present), 3) if present else None
+
+
+def _ratios(
+    rows: list[Row], references: dict[Any, Row], key: Callable[[Row], Any], value: Callable
+) -> list[float]:
+    """Each round's figure over reference (a)'s of the same cell and round."""
+    ratios = []
+    for row in rows:
+        reference = references.get(key(row))
+        mine, theirs = value(row), reference and value(reference)
+        if mine and theirs and mine == mine and theirs == theirs:  # skip NaN
+            ratios.append(mine / theirs)
+    return ratios
+
+
+def _ratio_summary(ratios: list[float]) -> dict[str, float | None]:
+    if not ratios:
+        return {"median": None, "min": None, "max": None}
+    return {
+        "median": round(statistics.median(ratios), 3),
+        "min": round(min(ratios), 3),
+        "max": round(max(ratios), 3),
+    }
+
+
+def _by(rows: Iterable[Row], key: Callable[[Row], Any]) -> dict[Any, list[Row]]:
+    groups: dict[Any, list[Row]] = defaultdict(list)
+    for row in rows:
+        groups[key(row)].append(row)
+    return groups
+
+
+def phase_medians(rows: list[Row]) -> list[Row]:
+    """One row per cell: medians over its rounds, ratios to (a) round by round."""
+    phases = [row for row in rows if row["kind"] == "phase"]
+
+    def cell(row: Row) -> tuple:
+        return (row["members"], row["senders"], row["mode"])
+
+    def cell_round(row: Row) -> tuple:
+        return (*cell(row), row.get("round", 0))
+
+    references = {cell_round(row): row for row in phases if row["config"] == REFERENCE}
+    medians = []
+    for (config, members, senders, mode), group in _by(
+        phases, lambda row: (row["config"], *cell(row))
+    ).items():
+        latency = [row["latency_ms"] for row in group]
+        medians.append(
+            {
+                "kind": "phase-median",
+                "config": config,
+                "members": members,
+                "senders": senders,
+                "mode": mode,
+                "rounds": len(group),
+                "deliveries_per_second": _median([row["deliveries_per_second"] for row in group]),
+                "vs_reference": _ratio_summary(
+                    _ratios(group, references, cell_round, lambda r: r["deliveries_per_second"])
+                ),
+                "latency_ms": {
+                    "p50": _median([item["p50"] for item in latency]),
+                    "p99": _median([item["p99"] for item in latency]),
+                    "max": max((item["max"] for item in latency), default=None),
+                },
+                "p99_vs_reference": _ratio_summary(
+                    _ratios(group, references, cell_round, lambda r: r["latency_ms"]["p99"])
+                ),
+                "lost": sum(row["lost"] for row in group),
+                "duplicated": sum(row["duplicated"] for row in group),
+                "reordered": sum(row["reordered"] for row in group),
+                "server_cpu_us_per_delivery": _median(
+                    [row["server_cpu_us_per_delivery"] for row in group]
+                ),
+                "redis_cpu_us_per_delivery": _median(
+                    [row.get("redis_cpu_us_per_delivery") for row in group]
+                ),
+                "client_cpu_share": max(row["client_cpu_share"] for row in group),
+            }
+        )
+    return medians
+
+
+def join_medians(rows: list[Row]) -> list[Row]:
+    """One row per (server, N): medians over the join rounds, ratios to (a) round by round."""
+    joins = [row for row in rows if row["kind"] == "join"]
+
+    def size_round(row: Row) -> tuple:
+        return (row["members"], row.get("round", 0))
+
+    references = {size_round(row): row for row in joins if row["config"] == REFERENCE}
+    medians = []
+    for (config, members), group in _by(joins, lambda row: (row["config"], row["members"])).items():
+        medians.append(
+            {
+                "kind": "join-median",
+                "config": config,
+                "members": members,
+                "rounds": len(group),
+                "join_seconds": _median([row["join_seconds"] for row in group]),
+                "vs_reference": _ratio_summary(
+                    _ratios(group, references, size_round, lambda r: r["join_seconds"])
+                ),
+                "join_server_cpu_seconds": _median(
+                    [row["join_server_cpu_seconds"] for row in group]
+                ),
+                "join_redis_cpu_seconds": _median(
+                    [row.get("join_redis_cpu_seconds") for row in group]
+                ),
+                "join_client_cpu_share": max(
+                    (row.get("join_client_cpu_share", 0.0) for row in group), default=None
+                ),
+                "rss_kib_per_connection": _median([row["rss_kib_per_connection"] for row in group]),
+                "first_use_rss_kib": _median([row.get("first_use_rss_kib") for row in group]),
+            }
+        )
+    return medians
 
 
 def _or_dash(value: Any) -> str:
-    return "-" if value is None else str(value)
+    return "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def markdown(rows: list[dict[str, Any]]) -> str:
-    """A table per mode, each figure beside its ratio to reference (a) in the same cell."""
-    phases = [row for row in rows if row["kind"] == "phase"]
-    joins = {(row["config"], row["members"]): row for row in rows if row["kind"] == "join"}
-    reference = {
-        (row["members"], row["senders"], row["mode"]): row
-        for row in phases
-        if row["config"] == REFERENCE
-    }
+def _ratio(summary: dict[str, float | None]) -> str:
+    return "-" if summary["median"] is None else f"{summary['median']:.2f}x"
+
+
+def _spread(summary: dict[str, float | None]) -> str:
+    if summary["median"] is None:
+        return "-"
+    return f"{summary['min']:.2f}-{summary['max']:.2f}"
+
+
+def markdown(rows: list[Row]) -> str:
+    """The phases' table and the joins' table, each cell's medians beside its ratios to (a)."""
     lines = [
-        "| server | N | S | mode | deliveries/s | vs (a) | p50 ms | p99 ms | max ms "
-        "| p99 vs (a) | lost | dup | reord | server µs/delivery | Redis µs/delivery "
-        "| client CPU | join s | RSS KiB/conn |",
-        "|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| server | N | S | mode | deliveries/s | vs (a) | range | p50 ms | p99 ms | max ms "
+        "| p99 vs (a) | range | lost | dup | reord | server µs/delivery | Redis µs/delivery "
+        "| client CPU | rounds |",
+        "|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
-    for row in phases:
-        ref = reference.get((row["members"], row["senders"], row["mode"]))
-        join = joins.get((row["config"], row["members"]), {})
+    for row in phase_medians(rows):
         latency = row["latency_ms"]
         lines.append(
             f"| {row['config']} | {row['members']} | {row['senders']} | {row['mode']} "
             f"| {row['deliveries_per_second']:,.0f} "
-            f"| {_ratio(row['deliveries_per_second'], ref and ref['deliveries_per_second'])} "
-            f"| {latency['p50']} | {latency['p99']} | {latency['max']} "
-            f"| {_ratio(latency['p99'], ref and ref['latency_ms']['p99'])} "
+            f"| {_ratio(row['vs_reference'])} | {_spread(row['vs_reference'])} "
+            f"| {_or_dash(latency['p50'])} | {_or_dash(latency['p99'])} "
+            f"| {_or_dash(latency['max'])} "
+            f"| {_ratio(row['p99_vs_reference'])} | {_spread(row['p99_vs_reference'])} "
             f"| {row['lost']} | {row['duplicated']} | {row['reordered']} "
-            f"| {row['server_cpu_us_per_delivery']} "
-            f"| {_or_dash(row.get('redis_cpu_us_per_delivery'))} | {row['client_cpu_share']:.0%} "
-            f"| {join.get('join_seconds', '-')} | {join.get('rss_kib_per_connection', '-')} |"
+            f"| {_or_dash(row['server_cpu_us_per_delivery'])} "
+            f"| {_or_dash(row['redis_cpu_us_per_delivery'])} | {row['client_cpu_share']:.0%} "
+            f"| {row['rounds']} |"
         )
-    lines += ["", *_joins_table(joins)]
-    failures = [row for row in rows if row["kind"] == "failure"]
-    for row in failures:
-        lines.append(f"\n{row['config']} N={row['members']}: {row['error']}")
+    lines += ["", *_joins_table(rows), *_redis_table(rows)]
+    for row in rows:
+        if row["kind"] == "failure":
+            lines.append(f"\n{row['config']} N={row['members']}: {row['error']}")
     return "\n".join(lines)
 
 
-def _joins_table(joins: dict[tuple[str, int], dict[str, Any]]) -> list[str]:
+def _joins_table(rows: list[Row]) -> list[str]:
     """How long each room took to fill: a reconnect storm of N members."""
     lines = [
-        "| server | N | join s | vs (a) | server CPU s | Redis CPU s | RSS KiB/conn "
-        "| first use KiB |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|",
+        "| server | N | join s | vs (a) | range | server CPU s | Redis CPU s | client CPU "
+        "| RSS KiB/conn | first use KiB | rounds |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
-    for (config, members), row in joins.items():
-        ref = joins.get((REFERENCE, members), {})
+    for row in join_medians(rows):
         lines.append(
-            f"| {config} | {members} | {row['join_seconds']} "
-            f"| {_ratio(row['join_seconds'], ref.get('join_seconds'))} "
-            f"| {row.get('join_server_cpu_seconds', '-')} "
-            f"| {_or_dash(row.get('join_redis_cpu_seconds'))} | {row['rss_kib_per_connection']} "
-            f"| {row.get('first_use_rss_kib', '-')} |"
+            f"| {row['config']} | {row['members']} | {_or_dash(row['join_seconds'])} "
+            f"| {_ratio(row['vs_reference'])} | {_spread(row['vs_reference'])} "
+            f"| {_or_dash(row['join_server_cpu_seconds'])} "
+            f"| {_or_dash(row['join_redis_cpu_seconds'])} "
+            f"| {row['join_client_cpu_share']:.0%} "
+            f"| {_or_dash(row['rss_kib_per_connection'])} "
+            f"| {_or_dash(row['first_use_rss_kib'])} | {row['rounds']} |"
+        )
+    return lines
+
+
+# SPEC's scale-out promise, measured in one process: the Redis layer against
+# the in-process one, each round against its neighbour in the same round.
+REDIS_PAIR = ("chat-uvicorn-redis", "chat-uvicorn")
+
+
+def redis_ratios(rows: list[Row]) -> list[Row]:
+    """Per cell: the Redis column's deliveries/s over the in-process column's, round by round."""
+    redis_key, local_key = REDIS_PAIR
+    phases = [row for row in rows if row["kind"] == "phase"]
+
+    def cell_round(row: Row) -> tuple:
+        return (row["members"], row["senders"], row["mode"], row.get("round", 0))
+
+    local = {cell_round(row): row for row in phases if row["config"] == local_key}
+    cells = _by(
+        (row for row in phases if row["config"] == redis_key),
+        lambda row: (row["members"], row["senders"], row["mode"]),
+    )
+    return [
+        {
+            "kind": "redis-ratio",
+            "members": members,
+            "senders": senders,
+            "mode": mode,
+            "deliveries": _ratio_summary(
+                _ratios(group, local, cell_round, lambda r: r["deliveries_per_second"])
+            ),
+            "p99": _ratio_summary(
+                _ratios(group, local, cell_round, lambda r: r["latency_ms"]["p99"])
+            ),
+        }
+        for (members, senders, mode), group in cells.items()
+    ]
+
+
+def _redis_table(rows: list[Row]) -> list[str]:
+    ratios = redis_ratios(rows)
+    if not ratios:
+        return []
+    lines = [
+        "",
+        f"| {REDIS_PAIR[0]} vs {REDIS_PAIR[1]} | N | S | mode | deliveries/s | range "
+        "| p99 | range |",
+        "|---|--:|--:|---|--:|--:|--:|--:|",
+    ]
+    for row in ratios:
+        lines.append(
+            f"| | {row['members']} | {row['senders']} | {row['mode']} "
+            f"| {_ratio(row['deliveries'])} | {_spread(row['deliveries'])} "
+            f"| {_ratio(row['p99'])} | {_spread(row['p99'])} |"
         )
     return lines

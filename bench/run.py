@@ -1,9 +1,16 @@
 """`python -m bench.run`: the side-by-side benchmark (see docs/performance.md).
 
-For each server column and room size: start the server pinned to its own
-core, join N members, measure idle memory per connection, then for each
-number of senders run a saturating phase and, once reference (a)'s peak is
-known, a fixed-rate phase at half of that peak. Rate limiting is switched off
+For each room size, every server column runs at the same time, each pinned
+to the same core and holding its own room, and the columns take turns: each
+phase (a saturating one, then, once reference (a)'s peak is known, one at
+half of that peak) runs on every column in turn, for several rounds, so that
+a ratio compares figures measured seconds apart rather than minutes. This
+machine's speed drifts by up to 2x over minutes; figures taken one server
+after the other could not tell a faster server from a faster minute.
+
+The joins of a size are measured the same way: per round, every column is
+started afresh (a reconnect storm meets a new process) and joined in turn;
+the last round's rooms stay for the phases. Rate limiting is switched off
 through `manage.py chat_settings` for the run and restored afterwards.
 """
 
@@ -14,10 +21,13 @@ import contextlib
 import functools
 import json
 import os
+import resource
+import statistics
 import sys
 import tempfile
 import time
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +47,7 @@ from .servers import (
     cpu_seconds,
     manage,
     redis_server,
+    wait_idle,
 )
 
 FULL_SIZES = [50, 500, 5000]
@@ -47,7 +58,13 @@ QUICK_SENDERS = [1, 2]
 # throttled: deep enough to keep every design busy, shallow enough that the
 # latency measured is the relay's, not a queue's.
 DEFAULT_WINDOW = 4
+# Each phase runs this many times per column, the columns taking turns; the
+# report gives the median. Three is the fewest with a median that ignores
+# one disturbed round.
+DEFAULT_ROUNDS = 3
 JOIN_TIMEOUT_SECONDS = 60.0
+# Open files the generator needs besides its members' sockets.
+SPARE_FILES = 256
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -61,6 +78,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         help="length of each fixed-rate phase (default 10 s: its p99 is decided by a few slow "
         "fan-outs, so it needs more messages than a saturating phase's throughput does)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help=f"times each phase and each join storm runs per column (default {DEFAULT_ROUNDS}, "
+        "1 with --quick); the report gives medians",
     )
     parser.add_argument("--window", type=int, default=DEFAULT_WINDOW)
     parser.add_argument(
@@ -82,13 +105,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="sample each server's stacks (bench.sampler) into OUT/profiles",
+        help="sample each server's stacks in the last round (bench.sampler) into OUT/profiles",
     )
     args = parser.parse_args(argv)
     args.sizes = args.sizes or (QUICK_SIZES if args.quick else FULL_SIZES)
     args.senders = args.senders or (QUICK_SENDERS if args.quick else FULL_SENDERS)
     args.seconds = args.seconds or (1.0 if args.quick else 3.0)
     args.rate_seconds = args.rate_seconds or (1.0 if args.quick else 10.0)
+    args.rounds = args.rounds or (1 if args.quick else DEFAULT_ROUNDS)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     keys = args.servers or [key for key in CONFIGS if key not in REDIS_CONFIGS]
     if args.redis:
         keys += [key for key in REDIS_CONFIGS if key not in keys]
@@ -109,7 +135,58 @@ def conditions(args: argparse.Namespace) -> dict[str, Any]:
         "window": args.window,
         "seconds": args.seconds,
         "rate_seconds": args.rate_seconds,
+        "rounds": args.rounds,
     }
+
+
+def ensure_open_files(needed: int) -> None:
+    """Raise this process's open-file limit to `needed`, or exit saying how.
+
+    Every column's room is open at once: the generator holds one socket per
+    member of every column.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= needed:
+        return
+    try:
+        # Beyond the hard limit only with privilege (root): try, then say so.
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, max(hard, needed)))
+    except (ValueError, OSError):
+        sys.exit(
+            f"bench.run needs {needed} open files (one per member of every column at once); "
+            f"the limit is {soft} (hard {hard}). Raise it (ulimit -n {needed}) or run fewer "
+            "--servers or smaller --sizes."
+        )
+
+
+def rotated(items: list[Any], turn: int) -> list[Any]:
+    """`items` starting at position `turn`: no column always goes first in a round."""
+    if not items:
+        return items
+    start = turn % len(items)
+    return items[start:] + items[:start]
+
+
+@dataclass(slots=True)
+class Column:
+    """One server column of one room size: its process, its room, its Redis if any."""
+
+    server: MeasuredServer
+    redis: psutil.Process | None = None
+    room: Room | None = None
+
+    @property
+    def key(self) -> str:
+        return self.server.config.key
+
+    def redis_cpu(self) -> Callable[[], float] | None:
+        """Redis's CPU seconds, for a column on Redis: it shares the server's core."""
+        return None if self.redis is None else functools.partial(cpu_seconds, self.redis)
+
+    async def close_room(self) -> None:
+        if self.room is not None:
+            room, self.room = self.room, None
+            await room.close()
 
 
 async def warm_up(server: MeasuredServer) -> int:
@@ -132,113 +209,187 @@ async def warm_up(server: MeasuredServer) -> int:
     return server.rss_bytes() - before
 
 
-async def measure_size(
-    server: MeasuredServer,
-    members: int,
-    args: argparse.Namespace,
-    peaks: dict[tuple[int, int], float],
-    redis: psutil.Process | None = None,
-) -> list[dict[str, Any]]:
-    """Join `members` to one room, then run every phase; one row per result.
-
-    With `redis` (the server runs on it), Redis's own CPU is reported too:
-    it shares the server's core, so its work slows the server down.
-    """
+async def join(column: Column, members: int, turn: int) -> dict[str, Any]:
+    """Warm the server up, then connect and join `members` to one room: the join row."""
+    server = column.server
     config = server.config
-    redis_cpu = None if redis is None else functools.partial(cpu_seconds, redis)
-    base = {"config": config.key, "server": config.server, "members": members}
+    base = {"config": config.key, "server": config.server, "members": members, "round": turn}
     first_use = await warm_up(server)
     rss_before = server.rss_bytes()
+    redis_cpu = column.redis_cpu()
     room = Room(DESIGNS[config.design], server.ws_url, "bench", members)
-    rows: list[dict[str, Any]] = []
+    cpu_before = server.cpu_seconds()
+    redis_before = redis_cpu() if redis_cpu else 0.0
+    client_before = time.process_time()
     try:
-        cpu_before = server.cpu_seconds()
-        redis_before = redis_cpu() if redis_cpu else 0.0
-        try:
-            join_seconds = await room.join_all(deadline=time.monotonic() + JOIN_TIMEOUT_SECONDS)
-        except (TimeoutError, OSError) as error:
-            return [{**base, "kind": "failure", "error": f"join: {type(error).__name__} {error}"}]
-        join_cpu = server.cpu_seconds() - cpu_before
-        join_redis_cpu = round(redis_cpu() - redis_before, 2) if redis_cpu else None
-        await server.idle()
-        rss_per_connection = (server.rss_bytes() - rss_before) / members
-        rows.append(
-            {
-                **base,
-                "kind": "join",
-                "join_seconds": round(join_seconds, 2),
-                "join_server_cpu_seconds": round(join_cpu, 2),
-                "join_redis_cpu_seconds": join_redis_cpu,
-                "rss_kib_per_connection": round(rss_per_connection / 1024, 1),
-                "first_use_rss_kib": round(first_use / 1024),
-            }
-        )
-        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-        phase = 0
-        for senders in [] if args.joins_only else args.senders:
-            # Saturate first: reference (a)'s own peak sets the fixed rate of the cell.
-            rates: list[float | None] = [None]
-            while rates:
-                rate = rates.pop(0)
+        join_seconds = await room.join_all(deadline=time.monotonic() + JOIN_TIMEOUT_SECONDS)
+    except (TimeoutError, OSError) as error:
+        await room.close()
+        return {**base, "kind": "failure", "error": f"join: {type(error).__name__} {error}"}
+    column.room = room
+    client_cpu = time.process_time() - client_before
+    join_cpu = server.cpu_seconds() - cpu_before
+    join_redis_cpu = round(redis_cpu() - redis_before, 2) if redis_cpu else None
+    await server.idle()
+    return {
+        **base,
+        "kind": "join",
+        "join_seconds": round(join_seconds, 3),
+        "join_server_cpu_seconds": round(join_cpu, 2),
+        "join_redis_cpu_seconds": join_redis_cpu,
+        # The generator's share of its core during the joins: near 100 %, the
+        # join time would be the generator's, not the server's.
+        "join_client_cpu_share": round(client_cpu / max(join_seconds, 1e-9), 3),
+        "rss_kib_per_connection": round((server.rss_bytes() - rss_before) / members / 1024, 1),
+        "first_use_rss_kib": round(first_use / 1024),
+    }
+
+
+class Columns:
+    """The columns of one room size, all running, taking turns on the server core."""
+
+    def __init__(self, columns: list[Column]) -> None:
+        self.active = columns
+
+    def cpu_seconds(self) -> float:
+        """CPU of every process on the server core: servers and Redis."""
+        total = sum(column.server.cpu_seconds() for column in self.active)
+        redis = {column.redis.pid: column.redis for column in self.active if column.redis}
+        return total + sum(cpu_seconds(process) for process in redis.values())
+
+    async def settle(self, members: int) -> list[dict[str, Any]]:
+        """Wait until no column is busy; retire (stop) any that stays busy. Failure rows."""
+        if await wait_idle(self.cpu_seconds):
+            return []
+        failures = []
+        for column in list(self.active):
+            if not await column.server.idle():
+                failures.append(await self.retire(column, members, "still busy after its phase"))
+        return failures
+
+    async def retire(self, column: Column, members: int, why: str) -> dict[str, Any]:
+        """Stop a column for the rest of this size: it would slow the others down."""
+        self.active.remove(column)
+        column.server.process.kill()
+        await column.close_room()
+        config = column.server.config
+        row = {"config": config.key, "server": config.server, "members": members}
+        return {**row, "kind": "failure", "error": f"{why}: retired for the rest of N={members}"}
+
+
+async def run_phases(
+    columns: Columns, members: int, args: argparse.Namespace
+) -> list[dict[str, Any]]:
+    """Every sender count and mode, each phase on every column in turn, `rounds` times."""
+    rows: list[dict[str, Any]] = []
+    phase = 0
+
+    async def each_column(senders: int, seconds: float, rate: float | None) -> None:
+        nonlocal phase
+        for turn in range(args.rounds):
+            for column in rotated(list(columns.active), turn):
+                rows.extend(await columns.settle(members))
+                if column not in columns.active:
+                    continue
                 phase += 1
-                stats = await room.run_phase(
+                stats = await column.room.run_phase(
                     phase=phase,
                     senders=senders,
-                    seconds=args.seconds if rate is None else args.rate_seconds,
+                    seconds=seconds,
                     window=args.window,
                     rate=rate,
-                    server_cpu=server.cpu_seconds,
-                    redis_cpu=redis_cpu,
+                    server_cpu=column.server.cpu_seconds,
+                    redis_cpu=column.redis_cpu(),
                 )
-                await server.idle()
-                if config.key == REFERENCE and rate is None:
-                    peaks[(members, senders)] = stats.deliveries_per_second
-                peak = peaks.get((members, senders))
-                if rate is None and peak and not args.no_rate:
-                    rates.append(round(peak / 2 / (members - 1), 2))
-                rows.append({**base, "kind": "phase", **asdict(stats)})
+                config = column.server.config
+                rows.append(
+                    {
+                        "config": config.key,
+                        "server": config.server,
+                        "members": members,
+                        "round": turn,
+                        "kind": "phase",
+                        **asdict(stats),
+                    }
+                )
                 print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    finally:
-        await room.close()
+
+    for senders in args.senders:
+        # Saturate first: reference (a)'s median peak sets the fixed rate of the cell.
+        await each_column(senders, args.seconds, None)
+        peaks = [
+            row["deliveries_per_second"]
+            for row in rows
+            if row["kind"] == "phase"
+            and row["config"] == REFERENCE
+            and row["senders"] == senders
+            and row["mode"] == "saturate"
+        ]
+        if peaks and not args.no_rate:
+            rate = round(statistics.median(peaks) / 2 / (members - 1), 2)
+            await each_column(senders, args.rate_seconds, rate)
+    return rows
+
+
+async def run_size(
+    members: int,
+    args: argparse.Namespace,
+    env: dict[str, str],
+    log_dir: Path,
+    redis: tuple[str, psutil.Process] | None,
+) -> list[dict[str, Any]]:
+    """The joins of every round, then the phases on the last round's rooms."""
+    rows: list[dict[str, Any]] = []
+    for turn in range(args.rounds):
+        last = turn == args.rounds - 1
+        with contextlib.ExitStack() as stack:
+            columns = []
+            for key in args.servers:
+                config = CONFIGS[key]
+                server_environment = dict(env)
+                if config.redis:
+                    server_environment["REDIS_URL"] = redis[0]
+                profile = None
+                if args.profile and last:
+                    profile = args.out / "profiles" / f"{key}-{members}.txt"
+                server = MeasuredServer(
+                    config, cpus=args.server_cpus, env=server_environment, log_dir=log_dir,
+                    profile=profile,
+                )  # fmt: skip
+                stack.callback(server.process.stop)
+                columns.append(Column(server.spawn(), redis[1] if config.redis else None))
+            for column in columns:
+                column.server.wait_ready()
+            try:
+                for column in rotated(columns, turn):
+                    rows.append(await join(column, members, turn))
+                    print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+                if last and not args.joins_only:
+                    running = Columns([column for column in columns if column.room])
+                    rows += await run_phases(running, members, args)
+            finally:
+                for column in columns:
+                    await column.close_room()
     return rows
 
 
 async def run_matrix(args: argparse.Namespace, env: dict[str, str], log_dir: Path) -> list[dict]:
     rows: list[dict[str, Any]] = [conditions(args)]
-    peaks: dict[tuple[int, int], float] = {}
-    profile_dir = None
     if args.profile:
-        profile_dir = args.out / "profiles"
-        profile_dir.mkdir(parents=True, exist_ok=True)
+        (args.out / "profiles").mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
-        redis_url = redis = None
+        redis = None
         if any(CONFIGS[key].redis for key in args.servers):
-            redis_url, redis = stack.enter_context(
-                redis_server(cpus=args.server_cpus, log_dir=log_dir)
-            )
+            redis = stack.enter_context(redis_server(cpus=args.server_cpus, log_dir=log_dir))
         for members in args.sizes:
-            for key in args.servers:
-                config = CONFIGS[key]
-                server_environment = dict(env)
-                if config.redis:
-                    server_environment["REDIS_URL"] = redis_url
-                profile = profile_dir and profile_dir / f"{key}-{members}.txt"
-                with MeasuredServer(
-                    config,
-                    cpus=args.server_cpus,
-                    env=server_environment,
-                    log_dir=log_dir,
-                    profile=profile,
-                ) as server:
-                    rows += await measure_size(
-                        server, members, args, peaks, redis if config.redis else None
-                    )
+            rows += await run_size(members, args, env, log_dir, redis)
     rows.append({**conditions(args), "kind": "conditions-after"})
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    ensure_open_files(max(args.sizes) * len(args.servers) + SPARE_FILES)
     os.sched_setaffinity(0, {int(cpu) for cpu in args.client_cpus.split(",")})
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="chat-bench-") as scratch:
@@ -251,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
             rows = uvloop.run(run_matrix(args, env, scratch_dir))
         finally:
             manage(env, "chat_settings", "--set", f"rate_limit_per_second={before}")
+    rows += report.phase_medians(rows) + report.join_medians(rows) + report.redis_ratios(rows)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     jsonl = args.out / f"bench-{stamp}.jsonl"
     with jsonl.open("w") as out:

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,10 +117,18 @@ class MeasuredServer:
         )
         self._ps: psutil.Process | None = None
 
-    def __enter__(self) -> MeasuredServer:
-        self.process.start()
+    def spawn(self) -> MeasuredServer:
+        """Start the process without waiting for it (start several, then `wait_ready` each)."""
+        self.process.spawn()
         # taskset execs the server, so the child's pid is the server's.
         self._ps = psutil.Process(self.process.process.pid)
+        return self
+
+    def wait_ready(self) -> None:
+        self.process.wait_ready()
+
+    def __enter__(self) -> MeasuredServer:
+        self.spawn().wait_ready()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -140,14 +148,20 @@ class MeasuredServer:
     def rss_bytes(self) -> int:
         return self._ps.memory_info().rss
 
-    async def idle(self) -> None:
+    async def idle(self) -> bool:
         """Wait (bounded) until the server has finished its backlog (e.g. presence of joins)."""
-        deadline = time.monotonic() + IDLE_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            before = self.cpu_seconds()
-            await asyncio.sleep(IDLE_PROBE_SECONDS)
-            if self.cpu_seconds() - before < IDLE_CPU_SHARE * IDLE_PROBE_SECONDS:
-                return
+        return await wait_idle(self.cpu_seconds)
+
+
+async def wait_idle(cpu_seconds: Callable[[], float]) -> bool:
+    """Wait until `cpu_seconds` (of one process or several) stops growing; False on timeout."""
+    deadline = time.monotonic() + IDLE_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        before = cpu_seconds()
+        await asyncio.sleep(IDLE_PROBE_SECONDS)
+        if cpu_seconds() - before < IDLE_CPU_SHARE * IDLE_PROBE_SECONDS:
+            return True
+    return False
 
 
 def cpu_seconds(process: psutil.Process) -> float:

@@ -129,6 +129,16 @@ class LeanClient(asyncio.Protocol):
     async def recv(self) -> bytes:
         return await self.queue.get()
 
+    def listen(self, on_frame: OnFrame) -> None:
+        """From now on hand every frame to `on_frame`; drop those still queued.
+
+        In a room that fills up, a member queues every presence frame from
+        its join until the last member's: O(N) frames each, which would stay
+        in memory for as long as the room is open.
+        """
+        self.on_frame = on_frame
+        self.queue = asyncio.Queue()
+
     def close(self) -> None:
         """Say goodbye with 1000 and drop the socket; the server sees a clean close."""
         if self.protocol.state is State.OPEN:

@@ -26,30 +26,41 @@ def run_bench(out, *args: str) -> list[dict]:
     return [json.loads(line) for line in results.read_text().splitlines()]
 
 
-def test_bench_harness_runs_one_tiny_cell(tmp_path):
+def test_bench_harness_runs_one_tiny_cell_in_rounds(tmp_path):
     rows = run_bench(
         tmp_path, "--sizes", "3", "--senders", "1", "--seconds", "0.3",
-        "--rate-seconds", "0.3", "--servers", "chat-uvicorn",
+        "--rate-seconds", "0.3", "--rounds", "2", "--servers", "chat-uvicorn",
     )  # fmt: skip
     phases = [row for row in rows if row["kind"] == "phase"]
-    assert {row["config"] for row in phases} == {"tutorial-fastapi", "chat-uvicorn"}
-    for config in ("tutorial-fastapi", "chat-uvicorn"):
-        modes = {row["mode"].split()[0] for row in phases if row["config"] == config}
-        assert modes == {"saturate", "rate"}, config
+    configs = ("tutorial-fastapi", "chat-uvicorn")
+    assert {row["config"] for row in phases} == set(configs)
+    for config in configs:
+        runs = sorted(
+            (row["mode"].split()[0], row["round"]) for row in phases if row["config"] == config
+        )
+        assert runs == [("rate", 0), ("rate", 1), ("saturate", 0), ("saturate", 1)], config
+    # One fixed rate for every column and round: half of (a)'s median peak.
+    assert len({row["mode"] for row in phases if row["mode"] != "saturate"}) == 1
     for row in phases:
         assert row["sent"] > 0 and row["delivered"] == row["expected"] == row["sent"] * 2, row
         assert (row["lost"], row["duplicated"], row["reordered"]) == (0, 0, 0), row
-    assert [row["kind"] for row in rows if row["kind"].startswith("join")] == ["join", "join"]
+    joins = [row for row in rows if row["kind"] == "join"]
+    assert sorted((row["config"], row["round"]) for row in joins) == sorted(
+        (config, turn) for config in configs for turn in (0, 1)
+    )
+    medians = [row for row in rows if row["kind"] == "phase-median"]
+    assert len(medians) == 4 and all(row["rounds"] == 2 for row in medians)
     table = next(tmp_path.glob("bench-*.md")).read_text()
-    assert "| chat-uvicorn | 3 | 1 |" in table
+    assert "| chat-uvicorn | 3 | 1 | saturate |" in table
     assert "| chat-uvicorn | 3 | " in table.split("| join s | vs (a) |")[1]
 
 
 @pytest.mark.redis
 def test_bench_joins_only_measures_the_joins_and_sends_nothing(tmp_path):
     rows = run_bench(
-        tmp_path, "--sizes", "20", "--joins-only", "--servers", "chat-uvicorn", "--redis"
-    )
+        tmp_path, "--sizes", "20", "--joins-only", "--rounds", "1", "--servers", "chat-uvicorn",
+        "--redis",
+    )  # fmt: skip
     assert not [row for row in rows if row["kind"] == "phase"]
     joins = {row["config"]: row for row in rows if row["kind"] == "join"}
     assert set(joins) == {"tutorial-fastapi", "chat-uvicorn", "chat-uvicorn-redis"}

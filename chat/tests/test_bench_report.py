@@ -1,0 +1,71 @@
+"""The benchmark's arithmetic: rounds, medians and ratios (no servers)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import report
+from bench.run import rotated
+
+
+def phase(config: str, turn: int, deliveries: float, p99: float = 1.0) -> dict:
+    return {
+        "kind": "phase",
+        "config": config,
+        "members": 50,
+        "senders": 10,
+        "mode": "saturate",
+        "round": turn,
+        "deliveries_per_second": deliveries,
+        "latency_ms": {"p50": p99 / 2, "p99": p99, "max": p99 * 2},
+        "lost": 0,
+        "duplicated": 0,
+        "reordered": 0,
+        "server_cpu_us_per_delivery": 20.0,
+        "redis_cpu_us_per_delivery": None,
+        "client_cpu_share": 0.5,
+    }
+
+
+def test_ratios_pair_each_round_with_the_reference_of_the_same_round():
+    # The machine's speed drifts from round to round; the server under test
+    # keeps 1.1x of the reference in two rounds out of three.
+    rows = [
+        phase("tutorial-fastapi", 0, 100), phase("chat-uvicorn", 0, 110),
+        phase("tutorial-fastapi", 1, 300), phase("chat-uvicorn", 1, 330),
+        phase("tutorial-fastapi", 2, 200), phase("chat-uvicorn", 2, 150),
+    ]  # fmt: skip
+    (chat,) = [row for row in report.phase_medians(rows) if row["config"] == "chat-uvicorn"]
+    # Medians of their own would pair 150 with 200 (rounds 2 and 0): 0.75x.
+    assert chat["deliveries_per_second"] == 150
+    assert chat["vs_reference"] == {"median": 1.1, "min": 0.75, "max": 1.1}
+    assert chat["rounds"] == 3
+
+
+def test_lost_duplicated_and_reordered_add_up_over_rounds():
+    rows = [phase("chat-uvicorn", turn, 100) for turn in range(3)]
+    rows[1]["lost"] = 2
+    rows[2]["reordered"] = 1
+    (chat,) = report.phase_medians(rows)
+    assert (chat["lost"], chat["duplicated"], chat["reordered"]) == (2, 0, 1)
+    # Without a reference there is no ratio to give, and the table says so.
+    assert chat["vs_reference"]["median"] is None
+    assert "| chat-uvicorn | 50 | 10 | saturate | 100 | - | - |" in report.markdown(rows)
+
+
+def test_the_redis_column_is_compared_with_the_in_process_one_round_by_round():
+    rows = [
+        phase("chat-uvicorn", 0, 100, p99=2.0), phase("chat-uvicorn-redis", 0, 80, p99=3.0),
+        phase("chat-uvicorn", 1, 50, p99=4.0), phase("chat-uvicorn-redis", 1, 45, p99=4.0),
+    ]  # fmt: skip
+    (ratio,) = report.redis_ratios(rows)
+    assert ratio["deliveries"] == {"median": 0.85, "min": 0.8, "max": 0.9}
+    assert ratio["p99"] == {"median": 1.25, "min": 1.0, "max": 1.5}
+    assert "| | 50 | 10 | saturate | 0.85x | 0.80-0.90 | 1.25x | 1.00-1.50 |" in (
+        report.markdown(rows)
+    )
+
+
+@pytest.mark.parametrize(("turn", "expected"), [(0, "abc"), (1, "bca"), (2, "cab"), (3, "abc")])
+def test_each_round_starts_with_another_column(turn, expected):
+    assert "".join(rotated(list("abc"), turn)) == expected
