@@ -46,58 +46,6 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
         await asyncio.sleep(0.05)
 
 
-async def test_claim_release_members_counts(make_presence):
-    presence = make_presence()
-    assert (await presence.claim(room="lobby", name="Seiya", member="m1")).members == ["Seiya"]
-    assert not (await presence.claim(room="lobby", name="SEIYA", member="m2")).won
-    claim = await presence.claim(room="lobby", name="Shiryu", member="m2")
-    assert claim.members == ["Seiya", "Shiryu"]
-    await presence.claim(room="other", name="Seiya", member="m3")
-    assert await presence.counts() == {"lobby": 2, "other": 1}
-    # Only the holder frees a name.
-    assert await presence.release(room="lobby", name="Seiya", member="m2") is None
-    assert await presence.release(room="lobby", name="seiya", member="m1") == 1
-    assert await presence.members(room="lobby") == ["Shiryu"]
-    assert await presence.release(room="lobby", name="Shiryu", member="m2") == 0
-    assert await presence.release(room="other", name="Seiya", member="m3") == 0
-    assert await presence.counts() == {}
-    assert await presence.members(room="lobby") == []
-
-
-async def test_members_keep_join_order_across_releases(make_presence):
-    presence = make_presence()
-    for index, name in enumerate(["a", "b", "c"]):
-        await presence.claim(room="r", name=name, member=f"m{index}")
-    await presence.release(room="r", name="a", member="m0")
-    assert (await presence.claim(room="r", name="A", member="m3")).members == ["b", "c", "A"]
-
-
-async def test_release_removes_exactly_that_name(make_presence):
-    """The member list is one string in Redis: a name inside another stays."""
-    presence = make_presence()
-    names = ["Anna", "Ann", "nn", "Ann Lee", "Olá 👋"]
-    for index, name in enumerate(names):
-        await presence.claim(room="r", name=name, member=f"m{index}")
-    await presence.release(room="r", name="ANN", member="m1")
-    assert await presence.members(room="r") == ["Anna", "nn", "Ann Lee", "Olá 👋"]
-    await presence.release(room="r", name="Anna", member="m0")
-    await presence.release(room="r", name="olá 👋", member="m4")
-    assert await presence.members(room="r") == ["nn", "Ann Lee"]
-
-
-async def test_names_that_json_escapes_keep_their_place(make_presence):
-    """Redis keeps the names JSON-encoded: quotes, backslashes and commas stay names."""
-    presence = make_presence()
-    names = ["nn", '"nn"', 'say "hi", \\o/', "a,b", "\\", "Olá 👋"]
-    for index, name in enumerate(names):
-        claim = await presence.claim(room="r", name=name, member=f"m{index}")
-        assert claim.count == index + 1
-        assert claim.members == names[: index + 1]
-    await presence.release(room="r", name="nn", member="m0")
-    await presence.release(room="r", name="\\", member="m4")
-    assert await presence.members(room="r") == ['"nn"', 'say "hi", \\o/', "a,b", "Olá 👋"]
-
-
 async def test_name_race_between_processes_has_one_winner(make_presence):
     first, second = make_presence(), make_presence()
     claims = [

@@ -1,0 +1,81 @@
+"""The name registry's contract, in-process and on a real redis-server alike."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from chat.presence import LocalPresence, Presence
+from chat.presence_redis import RedisPresence
+
+
+@pytest.fixture(params=["local", pytest.param("redis", marks=pytest.mark.redis)])
+async def presence(request) -> AsyncIterator[Presence]:
+    """A fresh registry of each kind; the Redis one without its upkeep loop."""
+    if request.param == "local":
+        yield LocalPresence()
+        return
+    registry = RedisPresence(request.getfixturevalue("redis_server").url, ttl=5.0, upkeep=False)
+    try:
+        yield registry
+    finally:
+        await registry.aclose()
+
+
+async def test_claim_release_members_counts(presence):
+    assert (await presence.claim(room="lobby", name="Seiya", member="m1")).members == ["Seiya"]
+    assert not (await presence.claim(room="lobby", name="SEIYA", member="m2")).won
+    claim = await presence.claim(room="lobby", name="Shiryu", member="m2")
+    assert claim.members == ["Seiya", "Shiryu"]
+    await presence.claim(room="other", name="Seiya", member="m3")
+    assert await presence.counts() == {"lobby": 2, "other": 1}
+    # Only the holder frees a name.
+    assert await presence.release(room="lobby", name="Seiya", member="m2") is None
+    assert await presence.release(room="lobby", name="seiya", member="m1") == 1
+    assert await presence.members(room="lobby") == ["Shiryu"]
+    assert await presence.release(room="lobby", name="Shiryu", member="m2") == 0
+    assert await presence.release(room="other", name="Seiya", member="m3") == 0
+    assert await presence.counts() == {}
+    assert await presence.members(room="lobby") == []
+
+
+async def test_members_keep_join_order_across_releases(presence):
+    for index, name in enumerate(["a", "b", "c"]):
+        await presence.claim(room="r", name=name, member=f"m{index}")
+    await presence.release(room="r", name="a", member="m0")
+    assert (await presence.claim(room="r", name="A", member="m3")).members == ["b", "c", "A"]
+
+
+async def test_release_removes_exactly_that_name(presence):
+    """The member list is one string (in Redis, or JSON in-process): a name inside another stays."""
+    names = ["Anna", "Ann", "nn", "Ann Lee", "Olá 👋"]
+    for index, name in enumerate(names):
+        await presence.claim(room="r", name=name, member=f"m{index}")
+    await presence.release(room="r", name="ANN", member="m1")
+    assert await presence.members(room="r") == ["Anna", "nn", "Ann Lee", "Olá 👋"]
+    await presence.release(room="r", name="Anna", member="m0")
+    await presence.release(room="r", name="olá 👋", member="m4")
+    assert await presence.members(room="r") == ["nn", "Ann Lee"]
+
+
+async def test_names_that_json_escapes_keep_their_place(presence):
+    """The names are kept JSON-encoded: quotes, backslashes and commas stay names."""
+    names = ["nn", '"nn"', 'say "hi", \\o/', "a,b", "\\", "Olá 👋"]
+    for index, name in enumerate(names):
+        claim = await presence.claim(room="r", name=name, member=f"m{index}")
+        assert claim.count == index + 1
+        assert claim.members == names[: index + 1]
+    await presence.release(room="r", name="nn", member="m0")
+    await presence.release(room="r", name="\\", member="m4")
+    assert await presence.members(room="r") == ['"nn"', 'say "hi", \\o/', "a,b", "Olá 👋"]
+
+
+async def test_a_claim_keeps_the_list_it_was_given(presence):
+    """Each joiner's list is a snapshot: later joins and leaves do not change it."""
+    first = await presence.claim(room="r", name="a", member="m0")
+    second = await presence.claim(room="r", name="b", member="m1")
+    await presence.release(room="r", name="a", member="m0")
+    third = await presence.claim(room="r", name="c", member="m2")
+    assert (first.members, second.members, third.members) == (["a"], ["a", "b"], ["b", "c"])
+    assert (first.count, second.count, third.count) == (1, 2, 2)
