@@ -67,6 +67,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .layers import PROCESS_ID_BYTES, ChatChannelLayer
+from .redis_pipeline import RedisPipeline, open_connection
 from .tasks import stop_if_cancelled
 
 logger = logging.getLogger(__name__)
@@ -121,17 +122,8 @@ class _Connection:
     up: asyncio.Event = field(default_factory=asyncio.Event)
     # Why the last connection attempt failed, while Redis is unavailable.
     failure: BaseException | None = None
-    # The one connection that publishes, and how many of its replies are due.
-    publisher: Connection | None = None
-    publisher_reader: asyncio.Task[None] | None = None
-    publisher_writer: asyncio.Task[None] | None = None
-    # PUBLISH commands waiting for the writer, packed, and how many.
-    outbox: list[bytes] = field(default_factory=list)
-    queued: int = 0
-    outbox_ready: asyncio.Event = field(default_factory=asyncio.Event)
-    publisher_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    unanswered: int = 0
-    answers_due: asyncio.Event = field(default_factory=asyncio.Event)
+    # The one connection that publishes, set right after this is made.
+    publisher: RedisPipeline = field(init=False)
     # Held while deciding on and sending SUBSCRIBE and UNSUBSCRIBE commands,
     # so that they reach Redis in the order they were decided.
     commands: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -199,7 +191,7 @@ class ChatRedisChannelLayer(BaseChannelLayer):
             return
         payload = orjson.dumps([channel, message])
         target = self._redis_channel("process", channel_process(channel))
-        await self._publish(self._current(), target, payload)
+        self._publish(self._current(), target, payload)
 
     def receive(self, channel: str) -> Awaitable[dict[str, Any]]:
         """The channel's next event; only a channel of this process can be read.
@@ -240,6 +232,10 @@ class ChatRedisChannelLayer(BaseChannelLayer):
             ready = conn.ready.get(redis_channel)
             if ready is None:
                 ready = await self._subscribe(conn, redis_channel)
+        if ready.done():
+            # The room's subscription stands: every member after the first.
+            ready.result()
+            return
         try:
             await asyncio.wait_for(asyncio.shield(ready), SUBSCRIBE_TIMEOUT_SECONDS)
         except TimeoutError:
@@ -269,7 +265,7 @@ class ChatRedisChannelLayer(BaseChannelLayer):
         assert isinstance(message, dict), "message is not a dict"
         self.require_valid_group_name(group)
         payload = self._origin + b" " + orjson.dumps(message)
-        await self._publish(self._current(), self._group_channel(group), payload)
+        self._publish(self._current(), self._group_channel(group), payload)
         await self.local.group_send(group, message)
 
     # Health.
@@ -281,106 +277,32 @@ class ChatRedisChannelLayer(BaseChannelLayer):
         if conn.failure is not None or not conn.up.is_set():
             raise RedisConnectionError(f"the subscriber cannot reach Redis: {conn.failure}")
         channel = await self.local.new_channel("healthz.")
-        await self._publish(conn, self._inbox, orjson.dumps([channel, {"type": "healthz.probe"}]))
+        self._publish(conn, self._inbox, orjson.dumps([channel, {"type": "healthz.probe"}]))
         message = await self.local.receive(channel)
         if message.get("type") != "healthz.probe":
             raise RuntimeError("the channel layer returned another message than the one sent")
 
     # Publishing.
 
-    async def _publish(self, conn: _Connection, redis_channel: bytes, payload: bytes) -> None:
+    def _publish(self, conn: _Connection, redis_channel: bytes, payload: bytes) -> None:
         """Queue a PUBLISH on this process's one publishing connection, in call order.
 
         The caller does not wait for Redis: a sender's handler that waited
         a round trip would let its own queue of room events grow by a whole
-        room's traffic meanwhile (and overflow in a busy room). `_write`
-        sends the commands of one turn of the event loop in one write (each
-        write wakes redis-server, which on a shared core means a switch to
-        it and back); `_read_replies` reads the replies. A publish raises
-        only when Redis is known to be unreachable; if the connection fails
-        with commands unsent or unanswered, every local channel hears
-        `layer.unavailable`.
+        room's traffic meanwhile (and overflow in a busy room). The pipeline
+        sends the commands of one turn of the event loop in one write and
+        reads the replies in a task of its own (chat.redis_pipeline). A
+        publish raises only when Redis is known to be unreachable; if the
+        connection fails, every local channel hears `layer.unavailable`
+        (`_publisher_lost`).
         """
         if conn.failure is not None:
             # The subscriber cannot reach Redis: neither could this.
             raise RedisConnectionError(f"Redis unavailable: {conn.failure}")
-        connection = conn.publisher
-        if connection is None:
-            connection = await self._open_publisher(conn)
-        conn.outbox += connection.pack_command("PUBLISH", redis_channel, payload)
-        conn.queued += 1
-        conn.outbox_ready.set()
+        conn.publisher.send("PUBLISH", redis_channel, payload)
 
-    async def _open_publisher(self, conn: _Connection) -> Connection:
-        async with conn.publisher_lock:
-            if conn.publisher is None:
-                connection = await self._connect(conn)
-                conn.publisher, conn.unanswered = connection, 0
-                conn.publisher_reader = conn.loop.create_task(
-                    self._read_replies(conn, connection), name="chat-layer-replies"
-                )
-                conn.publisher_writer = conn.loop.create_task(
-                    self._write(conn, connection), name="chat-layer-publish"
-                )
-            return conn.publisher
-
-    async def _write(self, conn: _Connection, connection: Connection) -> None:
-        """Send what `_publish` queued, a batch per wake-up; a failure tells the local channels."""
-        try:
-            while True:
-                await conn.outbox_ready.wait()
-                conn.outbox_ready.clear()
-                chunks, conn.outbox = conn.outbox, []
-                # Due before they are written: a Redis that stops reading
-                # then trips the replies' deadline.
-                conn.unanswered += conn.queued
-                conn.queued = 0
-                conn.answers_due.set()
-                await connection.send_packed_command(chunks, check_health=False)
-        except asyncio.CancelledError:
-            raise
-        except (RedisError, OSError) as error:
-            await self._publisher_lost(conn, connection, error)
-
-    async def _read_replies(self, conn: _Connection, connection: Connection) -> None:
-        """Read the publisher's replies; a failure closes it and tells the local channels.
-
-        Replies are due in order, so one deadline covers a period of reading
-        rather than each reply: the connection is dead when a whole
-        SOCKET_TIMEOUT_SECONDS passes with replies due and none read.
-        """
-        try:
-            while True:
-                if not conn.unanswered:
-                    conn.answers_due.clear()
-                    await conn.answers_due.wait()
-                read = 0
-                try:
-                    async with asyncio.timeout(SOCKET_TIMEOUT_SECONDS):
-                        while conn.unanswered:
-                            await connection.read_response(disconnect_on_error=False)
-                            conn.unanswered -= 1
-                            read += 1
-                except TimeoutError:
-                    if not read:
-                        raise RedisTimeoutError(
-                            f"no reply within {SOCKET_TIMEOUT_SECONDS:g} s"
-                        ) from None
-        except asyncio.CancelledError:
-            raise
-        except (RedisError, OSError) as error:
-            await self._publisher_lost(conn, connection, error)
-        except Exception as error:
-            logger.exception("channel layer publisher failed")
-            await self._publisher_lost(conn, connection, error)
-
-    async def _publisher_lost(
-        self, conn: _Connection, connection: Connection, error: BaseException
-    ) -> None:
-        """Forget a failed publishing connection; what it sent may not have reached Redis."""
-        if conn.publisher is not connection:
-            return
-        await self._drop_publisher(conn)
+    async def _publisher_lost(self, error: BaseException) -> None:
+        """The publishing connection failed: what it sent may not have reached Redis."""
         reached = self.local.notify_all({"type": UNAVAILABLE_EVENT})
         logger.warning(
             "channel layer could not publish (%s: %s); told %d local channels",
@@ -389,41 +311,14 @@ class ChatRedisChannelLayer(BaseChannelLayer):
             reached,
         )
 
-    async def _drop_publisher(self, conn: _Connection) -> None:
-        connection, conn.publisher = conn.publisher, None
-        tasks = (conn.publisher_reader, conn.publisher_writer)
-        conn.publisher_reader = conn.publisher_writer = None
-        for task in tasks:
-            if task is not None and task is not asyncio.current_task():
-                task.cancel()
-        conn.outbox, conn.queued = [], 0
-        conn.outbox_ready.clear()
-        if connection is not None:
-            await connection.disconnect(nowait=True)
-
     # The connection of this event loop, and its subscriber.
 
     @staticmethod
     async def _connect(conn: _Connection) -> Connection:
-        """A connection of its own for the subscriber or the publisher, not from the pool.
-
-        Without a socket timeout: with one, redis-py sets a deadline around
-        every read and wraps every write in a task. The readers set their
-        own deadlines, once per period (`_read`, `_read_replies`), and the
-        connection's setup (redis-py's handshake commands) gets one here: a
-        Redis that accepts connections and never answers must not hang it.
-        """
-        pool = conn.client.connection_pool
-        connection = pool.connection_class(**{**pool.connection_kwargs, "socket_timeout": None})
-        try:
-            async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS + SOCKET_TIMEOUT_SECONDS):
-                await connection.connect()
-        except BaseException as error:
-            await connection.disconnect(nowait=True)
-            if isinstance(error, TimeoutError):
-                raise RedisTimeoutError("Redis did not answer a new connection in time") from None
-            raise
-        return connection
+        """A connection of its own for the subscriber, not from the pool (chat.redis_pipeline)."""
+        return await open_connection(
+            conn.client, setup_seconds=CONNECT_TIMEOUT_SECONDS + SOCKET_TIMEOUT_SECONDS
+        )
 
     def _current(self) -> _Connection:
         """This loop's connection; redis.asyncio connections belong to the loop that made them."""
@@ -441,6 +336,12 @@ class ChatRedisChannelLayer(BaseChannelLayer):
                 retry=Retry(NoBackoff(), 0),
             )
             conn = self._conn = _Connection(loop=loop, client=client)
+            conn.publisher = RedisPipeline(
+                functools.partial(self._connect, conn),
+                reply_timeout=SOCKET_TIMEOUT_SECONDS,
+                on_lost=self._publisher_lost,
+                name="chat-layer-publish",
+            )
         if conn.subscriber is None or conn.subscriber.done():
             conn.subscriber = loop.create_task(self._subscribe_forever(conn), name="chat-layer")
         return conn
@@ -594,7 +495,7 @@ class ChatRedisChannelLayer(BaseChannelLayer):
         conn.failure = error
         conn.tried.set()
         # The same outage: its publishing connection is dead or stale too.
-        await self._drop_publisher(conn)
+        await conn.publisher.reset(error)
         for futures in conn.inflight.values():
             for future in futures:
                 if not future.done():
@@ -634,11 +535,9 @@ class ChatRedisChannelLayer(BaseChannelLayer):
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        for task in (conn.subscriber, conn.publisher_reader, conn.publisher_writer):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        if conn.publisher is not None:
-            await conn.publisher.disconnect()
+        if conn.subscriber is not None:
+            conn.subscriber.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await conn.subscriber
+        await conn.publisher.aclose()
         await conn.client.aclose()

@@ -30,17 +30,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError
+from redis.asyncio import Redis
+from redis.exceptions import NoScriptError, RedisError
 
 from .presence import Claim, name_key
+from .redis_pipeline import RedisPipeline, open_connection
 from .tasks import stop_if_cancelled
 
 logger = logging.getLogger(__name__)
@@ -57,19 +59,12 @@ DEFAULT_TTL_SECONDS = 10.0
 BEATS_PER_TTL = 4
 # Entries per script call, so that one call never holds Redis for long.
 BATCH = 500
-# Presence commands never block in Redis, so an answer slower than this means
-# the connection is dead; the connect timeout keeps a down Redis from hanging
-# a join.
+# Presence commands never block in Redis, so a connection that answers
+# nothing for this long is dead; the connect timeout keeps a down Redis from
+# hanging a join. All of a process's presence commands share one pipelined
+# connection (chat.redis_pipeline).
 SOCKET_TIMEOUT_SECONDS = 5.0
 CONNECT_TIMEOUT_SECONDS = 2.0
-# Concurrent presence commands per process; more wait for a free connection
-# (up to POOL_WAIT_SECONDS) instead of failing. A command takes well under a
-# millisecond in Redis, so 16 carry a reconnect storm (5,000 joins in
-# docs/performance.md) while an idle process keeps no crowd of connections
-# opened by a burst, and a hundred processes stay far below Redis's default
-# limit of 10,000 clients.
-MAX_CONNECTIONS = 16
-POOL_WAIT_SECONDS = 5.0
 
 _LUA_LIB = r"""
 local p = ARGV[1]
@@ -221,12 +216,26 @@ def _member_of(entry: str) -> str:
     return entry.rsplit("\t", 1)[1]
 
 
+# Each script by name: its source, and the SHA1 that EVALSHA runs it by.
+_SCRIPTS = {
+    name: (source, hashlib.sha1(source.encode()).hexdigest())
+    for name, source in (
+        ("claim", _CLAIM),
+        ("release", _RELEASE),
+        ("members", _MEMBERS),
+        ("refresh", _REFRESH),
+        ("sweep", _SWEEP),
+    )
+}
+
+
 @dataclass(eq=False)
 class _LoopState:
-    """What belongs to one event loop: its client, scripts, upkeep task and members."""
+    """What belongs to one event loop: its connection, upkeep task and members."""
 
+    # Holds the connection settings; its own pool is never used.
     client: Redis
-    scripts: dict[str, AsyncScript]
+    pipeline: RedisPipeline
     held: set[str] = field(default_factory=set)
     upkeep: asyncio.Task[None] | None = None
 
@@ -264,33 +273,33 @@ class RedisPresence:
         """This loop's state; redis.asyncio connections belong to the loop that made them."""
         loop = asyncio.get_running_loop()
         if self._state is None or self._loop is not loop:
-            pool = BlockingConnectionPool.from_url(
+            client = Redis.from_url(
                 self.url,
-                max_connections=MAX_CONNECTIONS,
-                timeout=POOL_WAIT_SECONDS,
-                socket_timeout=SOCKET_TIMEOUT_SECONDS,
                 socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
                 decode_responses=True,
             )
-            client = Redis(connection_pool=pool)
-            scripts = {
-                name: client.register_script(source)
-                for name, source in (
-                    ("claim", _CLAIM),
-                    ("release", _RELEASE),
-                    ("members", _MEMBERS),
-                    ("refresh", _REFRESH),
-                    ("sweep", _SWEEP),
-                )
-            }
-            self._loop, self._state = loop, _LoopState(client=client, scripts=scripts)
+            pipeline = RedisPipeline(
+                functools.partial(
+                    open_connection,
+                    client,
+                    setup_seconds=CONNECT_TIMEOUT_SECONDS + SOCKET_TIMEOUT_SECONDS,
+                ),
+                reply_timeout=SOCKET_TIMEOUT_SECONDS,
+                name="chat-presence",
+            )
+            self._loop, self._state = loop, _LoopState(client=client, pipeline=pipeline)
         state = self._state
         if self.run_upkeep and (state.upkeep is None or state.upkeep.done()):
             state.upkeep = loop.create_task(self._upkeep(state), name="chat-presence-upkeep")
         return state
 
     async def _run(self, state: _LoopState, script: str, *args: str | int) -> Any:
-        return await state.scripts[script](args=[self.prefix, *args])
+        source, sha = _SCRIPTS[script]
+        try:
+            return await state.pipeline.execute("EVALSHA", sha, 0, self.prefix, *args)
+        except NoScriptError:
+            # A Redis restarted (or flushed) since: EVAL caches it again.
+            return await state.pipeline.execute("EVAL", source, 0, self.prefix, *args)
 
     # The Presence protocol.
 
@@ -316,12 +325,12 @@ class RedisPresence:
         return orjson.loads(_names_json(await self._run(self._current(), "members", room)))
 
     async def counts(self) -> dict[str, int]:
-        raw = await self._current().client.hgetall(self.prefix + "counts")
-        return {room: int(count) for room, count in raw.items()}
+        flat = await self._current().pipeline.execute("HGETALL", self.prefix + "counts")
+        return {flat[i]: int(flat[i + 1]) for i in range(0, len(flat), 2)}
 
     async def ping(self) -> None:
         """Raise unless Redis answers (the health probe)."""
-        await self._current().client.ping()
+        await self._current().pipeline.execute("PING")
 
     # Upkeep: keep this process's members alive, and bury other processes' dead.
 
@@ -390,4 +399,5 @@ class RedisPresence:
             state.upkeep.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await state.upkeep
+        await state.pipeline.aclose()
         await state.client.aclose()

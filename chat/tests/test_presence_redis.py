@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+import redis
 
 from chat.presence_redis import REDIS_ERRORS, Expired, RedisPresence
 
@@ -125,3 +126,32 @@ async def test_redis_outage_raises_then_recovers(make_presence, redis_server):
     await presence.ping()
     # Nothing on disk: the registry starts empty, and works.
     assert (await presence.claim(room="lobby", name="After", member="a1")).members == ["After"]
+
+
+async def test_a_burst_of_claims_shares_one_connection(make_presence, redis_server):
+    """A reconnect storm leaves no crowd of connections behind (docs/performance.md)."""
+    presence = make_presence()
+    claims = await asyncio.gather(
+        *(presence.claim(room="r", name=f"n{n}", member=f"m{n}") for n in range(200))
+    )
+    assert sorted(claim.count for claim in claims) == list(range(1, 201))
+    checker = redis.Redis.from_url(redis_server.url, socket_timeout=2)
+    try:
+        checker.client_setname("checker")
+        others = [client for client in checker.client_list() if client["name"] != "checker"]
+    finally:
+        checker.close()
+    assert len(others) == 1, others
+
+
+async def test_claims_work_after_redis_forgets_its_scripts(make_presence, redis_server):
+    """A restarted Redis has no scripts cached: EVALSHA fails, EVAL stands in."""
+    presence = make_presence()
+    await presence.claim(room="r", name="a", member="m0")
+    checker = redis.Redis.from_url(redis_server.url, socket_timeout=2)
+    try:
+        checker.script_flush()
+    finally:
+        checker.close()
+    assert (await presence.claim(room="r", name="b", member="m1")).members == ["a", "b"]
+    assert await presence.release(room="r", name="a", member="m0") == 1
