@@ -8,7 +8,8 @@ frame pays this once per member, and profiles of a 500-member room show it as
 the largest cost after the transport's own. `LeanDispatchMixin` keeps the
 contract (events of each source handled in order, one handler at a time, a
 source read again only once its previous event was handled, StopConsumer ends
-the consumer cleanly) with one long-lived task per source and a lock.
+the consumer cleanly) with a lock, the connection's own task reading the
+first source, and one long-lived task for each other source.
 """
 
 from __future__ import annotations
@@ -29,7 +30,14 @@ Dispatch = Callable[[Event], Awaitable[None]]
 
 
 async def dispatch_from(sources: list[Source], dispatch: Dispatch) -> None:
-    """Hand every event of every source to `dispatch`, one at a time, until one fails."""
+    """Hand every event of every source to `dispatch`, one at a time, until one fails.
+
+    The first source is read in the calling task and every other one in a
+    task of its own: a connection costs one task beside the server's own,
+    where a task per source and an `asyncio.wait` over them cost about a
+    third more objects to create, track and collect, which a reconnect
+    storm of thousands pays at once.
+    """
     turn = asyncio.Lock()
 
     async def pump(source: Source) -> None:
@@ -38,7 +46,8 @@ async def dispatch_from(sources: list[Source], dispatch: Dispatch) -> None:
             async with turn:
                 await dispatch(event)
 
-    failure = await _first_failure([asyncio.ensure_future(pump(source)) for source in sources])
+    first, *others = sources
+    failure = await _first_failure(pump, first, others)
     try:
         raise failure
     finally:
@@ -48,22 +57,50 @@ async def dispatch_from(sources: list[Source], dispatch: Dispatch) -> None:
         failure = None
 
 
-async def _first_failure(pumps: list[asyncio.Task[None]]) -> BaseException:
-    """Wait until a pump ends (only ever by raising), stop the others; what it raised.
+async def _first_failure(
+    pump: Callable[[Source], Awaitable[None]], first: Source, others: list[Source]
+) -> BaseException:
+    """Pump `first` here and `others` in tasks until one ends (only by raising); what it raised.
 
-    The exception is returned, not re-raised here, so no traceback holds this
-    frame and, through it, the tasks that hold the exception.
+    A helper task that fails cancels this task, which then returns the
+    helper's exception instead of raising CancelledError; a cancellation
+    from outside stays one. Either way the helpers are stopped before this
+    returns. The exception is returned, not raised, so no traceback holds
+    the frames that hold the tasks that hold the exception.
     """
+    main = asyncio.current_task()
+    assert main is not None
+    failed: list[BaseException] = []
+    pumping = True
+
+    def helper_ended(task: asyncio.Task[None]) -> None:
+        # Scheduled, not called, once the helper is done: by then this task
+        # may have stopped pumping, and must not be cancelled any more.
+        if pumping and not failed and not task.cancelled():
+            failed.append(task.exception() or RuntimeError("a dispatch pump returned"))
+            main.cancel()
+
+    helpers = [asyncio.ensure_future(pump(source)) for source in others]
+    for helper in helpers:
+        helper.add_done_callback(helper_ended)
     try:
-        done, _ = await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+        await pump(first)
+        return RuntimeError("a dispatch pump returned")
+    except asyncio.CancelledError:
+        if not failed:
+            raise
+        main.uncancel()
+        return failed[0]
+    except BaseException as error:
+        # Not swallowed: handed to dispatch_from, which raises it.
+        return error
     finally:
-        for task in pumps:
-            task.cancel()
-        await asyncio.gather(*pumps, return_exceptions=True)
-    failure = next(task for task in pumps if task in done).exception()
-    if failure is None:
-        raise RuntimeError("a dispatch pump returned")
-    return failure
+        pumping = False
+        for helper in helpers:
+            helper.cancel()
+        await asyncio.gather(*helpers, return_exceptions=True)
+        helpers.clear()
+        failed.clear()
 
 
 @functools.lru_cache(maxsize=256)

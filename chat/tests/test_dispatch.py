@@ -55,6 +55,59 @@ async def test_a_failing_handler_stops_every_source():
         await asyncio.wait_for(dispatch_from([source_of([{"n": 1}]), never], dispatch), 2)
 
 
+async def forever() -> dict:
+    await asyncio.Event().wait()
+    return {}
+
+
+async def test_a_failure_in_another_source_stops_the_first_and_is_raised():
+    """The first source is read in the caller's task: it is interrupted, not left hanging."""
+
+    async def dispatch(event: dict) -> None:
+        raise RuntimeError(f"boom {event['n']}")
+
+    async def consumer() -> int:
+        with pytest.raises(RuntimeError, match="boom 7"):
+            await dispatch_from([forever, source_of([{"n": 7}])], dispatch)
+        # The interruption was taken back: the task goes on as if never
+        # cancelled (asyncio.timeout, for one, relies on that count).
+        await asyncio.sleep(0)
+        return asyncio.current_task().cancelling()
+
+    assert await asyncio.wait_for(consumer(), 2) == 0
+
+
+async def test_stop_consumer_from_another_source_ends_cleanly():
+    async def dispatch(event: dict) -> None:
+        raise StopConsumer
+
+    with pytest.raises(StopConsumer):
+        await asyncio.wait_for(dispatch_from([forever, source_of([{"n": 1}])], dispatch), 2)
+
+
+async def test_a_cancellation_from_outside_stops_every_source():
+    reading = asyncio.Event()
+
+    async def watched() -> dict:
+        reading.set()
+        try:
+            return await forever()
+        finally:
+            stopped.append("helper")
+
+    stopped: list[str] = []
+
+    async def dispatch(event: dict) -> None:
+        raise AssertionError("no event was sent")
+
+    task = asyncio.ensure_future(dispatch_from([forever, watched], dispatch))
+    await asyncio.wait_for(reading.wait(), 2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert stopped == ["helper"]
+
+
 async def test_a_channel_is_read_through_the_layers_receiver_when_it_has_one():
     class Layer:
         async def receive(self, channel: str) -> dict:
