@@ -33,9 +33,15 @@ class Design:
             return orjson.dumps({"type": "join", "name": name}).decode()
         return None
 
-    def is_joined(self, text: str) -> bool:
-        """Whether `text` is the server's answer to the join frame."""
-        return orjson.loads(text).get("type") == "joined"
+    def is_joined(self, frame: bytes) -> bool:
+        """Whether `frame` is the server's answer to the join frame.
+
+        By its first bytes: the chat writes `type` first (chat.protocol), and
+        a `joined` frame carries the whole room, so parsing each one would
+        cost the generator O(N²) for N joins and make it, not the server,
+        the limit of a reconnect storm.
+        """
+        return frame.startswith(b'{"type":"joined"')
 
     @staticmethod
     def message_frame(text: str) -> str:

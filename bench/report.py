@@ -1,7 +1,8 @@
 """The benchmark's output: JSON lines of every round and median, and a markdown table.
 
 A cell (server, N, S, mode) runs once per round, the columns taking turns,
-so each round's figure has a reference (a) figure measured seconds away.
+so each round's figure has a reference (a) figure measured seconds away (in
+the same group of columns, when they run in groups: each has its own (a)).
 Ratios are taken round by round, against that neighbour, and the table gives
 their median and range: a ratio of two medians would pair figures measured
 minutes apart, which on a machine whose speed drifts is the error the rounds
@@ -69,7 +70,7 @@ def phase_medians(rows: list[Row]) -> list[Row]:
         return (row["members"], row["senders"], row["mode"])
 
     def cell_round(row: Row) -> tuple:
-        return (*cell(row), row.get("round", 0))
+        return (*cell(row), row.get("group", 0), row.get("round", 0))
 
     references = {cell_round(row): row for row in phases if row["config"] == REFERENCE}
     medians = []
@@ -117,7 +118,7 @@ def join_medians(rows: list[Row]) -> list[Row]:
     joins = [row for row in rows if row["kind"] == "join"]
 
     def size_round(row: Row) -> tuple:
-        return (row["members"], row.get("round", 0))
+        return (row["members"], row.get("group", 0), row.get("round", 0))
 
     references = {size_round(row): row for row in joins if row["config"] == REFERENCE}
     medians = []
@@ -222,7 +223,8 @@ def redis_ratios(rows: list[Row]) -> list[Row]:
     phases = [row for row in rows if row["kind"] == "phase"]
 
     def cell_round(row: Row) -> tuple:
-        return (row["members"], row["senders"], row["mode"], row.get("round", 0))
+        key = (row["members"], row["senders"], row["mode"])
+        return (*key, row.get("group", 0), row.get("round", 0))
 
     local = {cell_round(row): row for row in phases if row["config"] == local_key}
     cells = _by(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import gc
 import json
 import os
 import resource
@@ -139,24 +140,44 @@ def conditions(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def ensure_open_files(needed: int) -> None:
-    """Raise this process's open-file limit to `needed`, or exit saying how.
+def open_files_limit(wanted: int) -> int:
+    """Raise this process's open-file limit towards `wanted`; the limit it got.
 
-    Every column's room is open at once: the generator holds one socket per
-    member of every column.
+    The generator holds one socket per member of every column that runs at
+    once. Beyond the hard limit only with privilege: tried, and if refused,
+    the hard limit it is.
     """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft >= needed:
-        return
+    if soft >= wanted:
+        return soft
     try:
-        # Beyond the hard limit only with privilege (root): try, then say so.
-        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, max(hard, needed)))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, max(hard, wanted)))
+        return wanted
     except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        return hard
+
+
+def column_groups(servers: list[str], members: int, files: int) -> list[list[str]]:
+    """The columns of a room size, split into groups that fit in `files` open files.
+
+    Every group has reference (a) of its own, so that each ratio still
+    compares figures measured seconds apart. One group when they all fit.
+    """
+    reference, *others = servers
+    per_group = (files - SPARE_FILES) // members - 1
+    if per_group < 1:
         sys.exit(
-            f"bench.run needs {needed} open files (one per member of every column at once); "
-            f"the limit is {soft} (hard {hard}). Raise it (ulimit -n {needed}) or run fewer "
-            "--servers or smaller --sizes."
+            f"bench.run needs {2 * members + SPARE_FILES} open files for N={members} (reference "
+            f"(a) and one column at once); the limit is {files}. Raise it (ulimit -n) or run "
+            "smaller --sizes."
         )
+    if not others:
+        return [[reference]]
+    return [
+        [reference, *others[start : start + per_group]]
+        for start in range(0, len(others), per_group)
+    ]
 
 
 def rotated(items: list[Any], turn: int) -> list[Any]:
@@ -331,27 +352,29 @@ async def run_phases(
     return rows
 
 
-async def run_size(
+async def run_group(
     members: int,
+    group: int,
+    servers: list[str],
     args: argparse.Namespace,
     env: dict[str, str],
     log_dir: Path,
     redis: tuple[str, psutil.Process] | None,
 ) -> list[dict[str, Any]]:
-    """The joins of every round, then the phases on the last round's rooms."""
+    """One group of columns: the joins of every round, then the phases on the last round's rooms."""
     rows: list[dict[str, Any]] = []
     for turn in range(args.rounds):
         last = turn == args.rounds - 1
         with contextlib.ExitStack() as stack:
             columns = []
-            for key in args.servers:
+            for key in servers:
                 config = CONFIGS[key]
                 server_environment = dict(env)
                 if config.redis:
                     server_environment["REDIS_URL"] = redis[0]
                 profile = None
                 if args.profile and last:
-                    profile = args.out / "profiles" / f"{key}-{members}.txt"
+                    profile = args.out / "profiles" / f"{key}-{members}-{group}.txt"
                 server = MeasuredServer(
                     config, cpus=args.server_cpus, env=server_environment, log_dir=log_dir,
                     profile=profile,
@@ -365,9 +388,15 @@ async def run_size(
                     rows.append(await join(column, members, turn))
                     print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
                 if last and not args.joins_only:
+                    # The generator's own collector would otherwise walk every
+                    # member of every room now and then, a pause that reads
+                    # as latency of whichever server is measured then.
+                    gc.collect()
+                    gc.freeze()
                     running = Columns([column for column in columns if column.room])
                     rows += await run_phases(running, members, args)
             finally:
+                gc.unfreeze()
                 for column in columns:
                     await column.close_room()
     return rows
@@ -382,14 +411,17 @@ async def run_matrix(args: argparse.Namespace, env: dict[str, str], log_dir: Pat
         if any(CONFIGS[key].redis for key in args.servers):
             redis = stack.enter_context(redis_server(cpus=args.server_cpus, log_dir=log_dir))
         for members in args.sizes:
-            rows += await run_size(members, args, env, log_dir, redis)
+            for group, servers in enumerate(column_groups(args.servers, members, args.files)):
+                # Each group has its own reference (a): ratios pair rows of one group.
+                group_rows = await run_group(members, group, servers, args, env, log_dir, redis)
+                rows += [{**row, "group": group} for row in group_rows]
     rows.append({**conditions(args), "kind": "conditions-after"})
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    ensure_open_files(max(args.sizes) * len(args.servers) + SPARE_FILES)
+    args.files = open_files_limit(max(args.sizes) * len(args.servers) + SPARE_FILES)
     os.sched_setaffinity(0, {int(cpu) for cpu in args.client_cpus.split(",")})
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="chat-bench-") as scratch:

@@ -21,6 +21,8 @@ from websockets.uri import parse_uri
 OnFrame = Callable[[bytes], None]
 
 _TEXT, _CONTINUATION, _CLOSE, _PING = 0x1, 0x0, 0x8, 0x9
+# Queued after the last frame once the connection is gone: `recv` raises then.
+_GONE = b""
 
 
 class LeanClient(asyncio.Protocol):
@@ -31,10 +33,13 @@ class LeanClient(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.closed = asyncio.get_running_loop().create_future()
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
+        # Frames until `listen`; None after.
+        self.queue: asyncio.Queue[bytes] | None = asyncio.Queue()
         self.on_frame: OnFrame | None = None
         self._buffer = b""
         self._fragments: list[bytes] = []
+        # The code of the server's close frame, once one came.
+        self.close_code: int | None = None
 
     @classmethod
     async def connect(cls, url: str) -> LeanClient:
@@ -56,6 +61,8 @@ class LeanClient(asyncio.Protocol):
             self.opened.set_exception(exc or ConnectionError("closed during the handshake"))
         if not self.closed.done():
             self.closed.set_result(None)
+        if self.queue is not None:
+            self.queue.put_nowait(_GONE)
 
     def data_received(self, data: bytes) -> None:
         if self.protocol.state is State.CONNECTING:
@@ -111,6 +118,8 @@ class LeanClient(asyncio.Protocol):
             self.protocol.send_pong(payload)
             self._flush()
         elif opcode == _CLOSE:
+            if self.close_code is None and len(payload) >= 2:
+                self.close_code = int.from_bytes(payload[:2], "big")
             self.close()
 
     # Sending.
@@ -127,7 +136,12 @@ class LeanClient(asyncio.Protocol):
         self._flush()
 
     async def recv(self) -> bytes:
-        return await self.queue.get()
+        """The next frame before `listen`; ConnectionError once the connection is gone."""
+        assert self.queue is not None, "frames go to on_frame after listen()"
+        frame = await self.queue.get()
+        if frame is _GONE:
+            raise ConnectionError(f"closed by the server with {self.close_code}")
+        return frame
 
     def listen(self, on_frame: OnFrame) -> None:
         """From now on hand every frame to `on_frame`; drop those still queued.
@@ -137,7 +151,7 @@ class LeanClient(asyncio.Protocol):
         in memory for as long as the room is open.
         """
         self.on_frame = on_frame
-        self.queue = asyncio.Queue()
+        self.queue = None
 
     def close(self) -> None:
         """Say goodbye with 1000 and drop the socket; the server sees a clean close."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from bench import report
-from bench.run import rotated
+from bench.designs import DESIGNS
+from bench.run import column_groups, rotated
+from chat import protocol
 
 
 def phase(config: str, turn: int, deliveries: float, p99: float = 1.0) -> dict:
@@ -69,3 +71,34 @@ def test_the_redis_column_is_compared_with_the_in_process_one_round_by_round():
 @pytest.mark.parametrize(("turn", "expected"), [(0, "abc"), (1, "bca"), (2, "cab"), (3, "abc")])
 def test_each_round_starts_with_another_column(turn, expected):
     assert "".join(rotated(list("abc"), turn)) == expected
+
+
+def test_columns_that_do_not_fit_at_once_run_in_groups_each_with_its_own_reference():
+    servers = ["tutorial-fastapi", "b", "c", "d", "e"]
+    assert column_groups(servers, 50, 20_000) == [servers]
+    assert column_groups(servers, 5000, 20_000) == [
+        ["tutorial-fastapi", "b", "c"],
+        ["tutorial-fastapi", "d", "e"],
+    ]
+    assert column_groups(servers, 5000, 10_256) == [["tutorial-fastapi", other] for other in "bcde"]
+
+
+def test_ratios_pair_rows_of_the_same_group():
+    rows = [
+        {**phase("tutorial-fastapi", 0, 100), "group": 0},
+        {**phase("chat-uvicorn", 0, 110), "group": 0},
+        {**phase("tutorial-fastapi", 0, 300), "group": 1},
+        {**phase("chat-daphne", 0, 150), "group": 1},
+    ]
+    medians = {row["config"]: row for row in report.phase_medians(rows)}
+    assert medians["chat-uvicorn"]["vs_reference"]["median"] == 1.1
+    assert medians["chat-daphne"]["vs_reference"]["median"] == 0.5
+
+
+def test_the_generator_knows_a_joined_frame_by_its_first_bytes():
+    """The generator does not parse the member lists of a storm: the chat writes `type` first."""
+    chat = DESIGNS["chat"]
+    joined = protocol.joined_frame(room="r", name="a", members_json=b'["a"]')
+    assert chat.is_joined(protocol.encode(joined).encode())
+    presence = protocol.presence_frame(event="join", name="joined", count=2)
+    assert not chat.is_joined(protocol.encode(presence).encode())
