@@ -23,13 +23,12 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import uvloop
 
-from chat.dispatch import channel_receiver
+from chat.dispatch import Source, channel_receiver
 from chat.layers import ChatChannelLayer
 from chat.layers_redis import ChatRedisChannelLayer
 from chat.tests.redis_server import RedisServer
@@ -44,9 +43,12 @@ async def relay(layer: Any, members: int, messages: int) -> float:
     for channel in channels:
         await layer.group_add(GROUP, channel)
 
-    async def member(receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+    async def member(receive: Source) -> None:
+        # As chat.dispatch reads a source: an event at hand, or an awaitable of it.
         for _ in range(messages):
-            await receive()
+            event = receive()
+            if not isinstance(event, dict):
+                await event
 
     readers = [channel_receiver(layer, channel) for channel in channels]
     tasks = [asyncio.ensure_future(member(receive)) for receive in readers]
@@ -60,8 +62,9 @@ async def relay(layer: Any, members: int, messages: int) -> float:
         # this probe is back, it has read (and skipped) every one of them.
         await asyncio.wait_for(layer.roundtrip(), 60)
     spent = time.process_time() - started
-    for channel in channels:
+    for channel, receive in zip(channels, readers, strict=True):
         await layer.group_discard(GROUP, channel)
+        receive.close()
     return spent
 
 

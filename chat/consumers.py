@@ -78,6 +78,11 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         finally:
             await self.leave()
 
+    async def dispatch_ended(self) -> None:
+        """Leave the room before the channel is forgotten: nothing queues for it after."""
+        await self.leave()
+        await super().dispatch_ended()
+
     async def connect(self) -> None:
         """Accept, then close at once with a code the page explains if the room is not open."""
         self.room = self.scope["url_route"]["kwargs"].get("room", DEFAULT_ROOM)

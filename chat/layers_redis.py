@@ -51,7 +51,7 @@ import contextlib
 import functools
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,7 +66,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .layers import PROCESS_ID_BYTES, ChatChannelLayer
+from .layers import PROCESS_ID_BYTES, ChannelReader, ChatChannelLayer
 from .redis_pipeline import RedisPipeline, open_connection
 from .tasks import stop_if_cancelled
 
@@ -204,14 +204,14 @@ class ChatRedisChannelLayer(BaseChannelLayer):
         self._check_local(channel)
         return self.local.receive(channel)
 
-    def receiver(self, channel: str) -> Callable[[], Awaitable[dict[str, Any]]]:
-        """`receive` for one channel, checked once (chat.dispatch reads through it).
+    def receiver(self, channel: str) -> ChannelReader:
+        """The local layer's reader of one channel, checked once (chat.dispatch reads through it).
 
-        Every member reads once per event of its room: the local layer's own
-        `receive` without this layer's check in front saves a call per event.
+        Every member reads once per event of its room: the local reader
+        without this layer's check in front saves a call per event.
         """
         self._check_local(channel)
-        return functools.partial(self.local.receive, channel)
+        return self.local.receiver(channel)
 
     def _check_local(self, channel: str) -> None:
         if not self._is_local(channel):

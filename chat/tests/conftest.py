@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
 from chat.conf import expire_config
+from chat.layers import ChatChannelLayer
 from chat.presence import get_presence
 from chat.tests import servers
 from chat.tests.redis_server import RedisServer
@@ -98,6 +100,10 @@ async def connect(transactional_db) -> AsyncIterator[ClientFactory]:
         await client.disconnect()
     # disconnect() waits for each consumer to finish, so its leave() has run.
     assert await get_presence().counts() == {}, "members left behind after disconnect"
+    layer = get_channel_layer()
+    if isinstance(layer, ChatChannelLayer):
+        # Nor queues or waiters of channels that nobody reads any more.
+        assert (layer._queues, layer._waiters) == ({}, {}), "channels left behind"
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from channels.exceptions import StopConsumer
 
-from chat.dispatch import channel_receiver, dispatch_from
+from chat.dispatch import _Turn, channel_receiver, dispatch_from
 
 
 def source_of(events: list[dict]):
@@ -125,3 +125,19 @@ async def test_a_channel_is_read_through_the_layers_receiver_when_it_has_one():
         "type": "via.receiver",
         "channel": "c!2",
     }
+
+
+async def test_a_turn_handed_to_a_waiter_cancelled_meanwhile_passes_on():
+    turn = _Turn()
+    turn.busy = True
+    first = asyncio.ensure_future(turn.wait())
+    second = asyncio.ensure_future(turn.wait())
+    await asyncio.sleep(0)
+    turn.release()  # to the first waiter...
+    first.cancel()  # ...which is cancelled before it runs
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    await asyncio.wait_for(second, 1)
+    assert turn.busy, "the second waiter holds the turn"
+    turn.release()
+    assert not turn.busy

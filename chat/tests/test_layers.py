@@ -91,3 +91,31 @@ async def test_flush_forgets_everything():
     await layer.flush()
     await layer.group_send("room", {"type": "t"})
     assert layer._queues == {} and layer._groups == {}
+
+
+async def test_a_reader_returns_a_queued_event_at_once_and_else_a_future():
+    layer = ChatChannelLayer()
+    channel = await layer.new_channel()
+    read = layer.receiver(channel)
+    await layer.send(channel, {"type": "t", "n": 0})
+    assert read() == {"type": "t", "n": 0}
+    pending = read()
+    assert isinstance(pending, asyncio.Future) and not pending.done()
+    await layer.group_add("room", channel)
+    await layer.group_send("room", {"type": "t", "n": 1})
+    assert await asyncio.wait_for(pending, 1) == {"type": "t", "n": 1}
+
+
+async def test_a_closed_reader_leaves_nothing_of_its_channel_behind():
+    """A consumer that ends with events still queued must not leave them in the layer."""
+    layer = ChatChannelLayer()
+    queued, waiting = await layer.new_channel(), await layer.new_channel()
+    for n in range(3):
+        await layer.send(queued, {"type": "t", "n": n})
+    queued_reader, waiting_reader = layer.receiver(queued), layer.receiver(waiting)
+    assert queued_reader()["n"] == 0
+    pending = waiting_reader()
+    queued_reader.close()
+    waiting_reader.close()
+    assert pending.cancelled()
+    assert (layer._queues, layer._waiters) == ({}, {})

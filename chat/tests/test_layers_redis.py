@@ -86,12 +86,15 @@ async def subscribers(url: str, group: str) -> int:
 async def test_a_receiver_reads_its_channel(make_layer):
     layer = make_layer()
     channel = await layer.new_channel()
-    receive_next = layer.receiver(channel)
+    read = layer.receiver(channel)
     await layer.send(channel, {"type": "t", "n": 1})
-    waiting = asyncio.ensure_future(receive_next())
+    assert read() == {"type": "t", "n": 1}
+    waiting = read()
     await layer.send(channel, {"type": "t", "n": 2})
-    assert await asyncio.wait_for(waiting, DEADLINE) == {"type": "t", "n": 1}
-    assert await asyncio.wait_for(receive_next(), DEADLINE) == {"type": "t", "n": 2}
+    assert await asyncio.wait_for(waiting, DEADLINE) == {"type": "t", "n": 2}
+    read.close()
+    with pytest.raises(ValueError, match="another process"):
+        make_layer().receiver(channel)
 
 
 async def test_send_to_a_local_and_to_another_process_channel(make_layer):
