@@ -44,11 +44,14 @@ class _Turn:
 
     def __init__(self) -> None:
         self.busy = False
-        self.waiting: deque[asyncio.Future[None]] = deque()
+        # Made at the first contention: an idle connection keeps no deque (0.6 KiB).
+        self.waiting: deque[asyncio.Future[None]] | None = None
 
     async def wait(self) -> None:
         """Wait until the turn is free (call only when `busy`); first come, first served."""
         waiter = asyncio.get_running_loop().create_future()
+        if self.waiting is None:
+            self.waiting = deque()
         self.waiting.append(waiter)
         try:
             await waiter
