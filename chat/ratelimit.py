@@ -20,6 +20,9 @@ class TokenBucket:
     kept, capped at the new burst.
     """
 
+    # Every open connection holds one of each: slots, not a dict per instance.
+    __slots__ = ("_clock", "_tokens", "_updated", "burst", "rate")
+
     def __init__(self, *, rate: float, burst: int, clock: Clock = time.monotonic) -> None:
         self._clock = clock
         self.rate = rate
@@ -55,6 +58,8 @@ class TokenBucket:
 
 class EventWindow:
     """Counts events in the last `seconds`; `exceeded` once more than `limit` happened."""
+
+    __slots__ = ("_clock", "_times", "limit", "seconds")
 
     def __init__(self, *, limit: int, seconds: float, clock: Clock = time.monotonic) -> None:
         self._clock = clock
