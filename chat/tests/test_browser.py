@@ -223,6 +223,19 @@ def test_name_survives_a_reload(server, room, open_chat):
     seiya.expect_joined("Seiya")
 
 
+def test_the_fields_count_characters_as_the_server_does(server, room, open_chat):
+    """An emoji is one character to the server and two UTF-16 units to `maxlength`."""
+    hyoga = open_chat(server, room)
+    hyoga.name.press_sequentially("x" * 33)
+    expect(hyoga.name).to_have_value("x" * 32)
+    hyoga.name.fill("")
+    longest = "🧊" * 32
+    hyoga.name.press_sequentially(longest + "🧊")
+    expect(hyoga.name).to_have_value(longest)
+    hyoga.name.press("Enter")
+    hyoga.expect_joined(longest)
+
+
 def test_markup_in_messages_and_names_is_shown_as_text(server, room, open_chat):
     attack = '<img src=x onerror="window.__xss=1">'
     seiya = open_chat(server, room)
