@@ -87,12 +87,8 @@ class ChatChannelLayer(BaseChannelLayer):
 
     async def receive(self, channel: str) -> dict[str, Any]:
         """The channel's next event, waiting for one if need be."""
-        queue = self._queues.get(channel)
-        if queue:
-            message = queue.popleft()
-            if not queue:
-                del self._queues[channel]
-                self._overflowing.discard(channel)
+        message = self._next_queued(channel)
+        if message is not None:
             return message
         if channel in self._waiters:
             raise RuntimeError(f"{channel} already has a receiver waiting")
@@ -108,6 +104,17 @@ class ChatChannelLayer(BaseChannelLayer):
         finally:
             if self._waiters.get(channel) is waiter:
                 del self._waiters[channel]
+
+    def _next_queued(self, channel: str) -> dict[str, Any] | None:
+        """The channel's oldest queued event, taken off its queue; None if it has none."""
+        queue = self._queues.get(channel)
+        if not queue:
+            return None
+        message = queue.popleft()
+        if not queue:
+            del self._queues[channel]
+            self._overflowing.discard(channel)
+        return message
 
     def receiver(self, channel: str) -> ChannelReader:
         """The reader of `channel` for its one consumer (chat.dispatch reads through it)."""
@@ -230,12 +237,8 @@ class ChannelReader:
 
     def __call__(self) -> dict[str, Any] | asyncio.Future[dict[str, Any]]:
         layer, channel = self._layer, self._channel
-        queue = layer._queues.get(channel)
-        if queue:
-            message = queue.popleft()
-            if not queue:
-                del layer._queues[channel]
-                layer._overflowing.discard(channel)
+        message = layer._next_queued(channel)
+        if message is not None:
             return message
         waiter = layer._waiters.get(channel)
         if waiter is not None and not waiter.done():

@@ -72,3 +72,18 @@ class RedisServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def count_writes(monkeypatch, command: bytes) -> list[int]:
+    """Record, for every write of a redis-py asyncio connection, how many `command`s it held."""
+    from redis.asyncio.connection import Connection
+
+    writes: list[int] = []
+    write = Connection.send_packed_command
+
+    async def counted(self, packed, check_health=True):
+        writes.append(b"".join(packed).count(command))
+        return await write(self, packed, check_health)
+
+    monkeypatch.setattr(Connection, "send_packed_command", counted)
+    return writes

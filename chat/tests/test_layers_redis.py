@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 import redis.asyncio
-from redis.asyncio.connection import Connection
 
 from chat import layers_redis
 from chat.layers_redis import UNAVAILABLE_EVENT, ChatRedisChannelLayer
 from chat.presence_redis import REDIS_ERRORS
+from chat.tests.redis_server import count_writes
 
 pytestmark = pytest.mark.redis
 
@@ -134,14 +134,7 @@ async def test_the_publishes_of_one_turn_go_out_in_one_write(make_layer, monkeyp
     there = await two.new_channel()
     await two.group_add(GROUP, there)
     await one.roundtrip()
-    writes: list[int] = []
-    write = Connection.send_packed_command
-
-    async def counted(self, command, check_health=True):
-        writes.append(b"".join(command).count(b"PUBLISH"))
-        return await write(self, command, check_health)
-
-    monkeypatch.setattr(Connection, "send_packed_command", counted)
+    writes = count_writes(monkeypatch, b"PUBLISH")
     # Nothing between these suspends: one turn of the event loop.
     for n in range(20):
         await one.group_send(GROUP, {"type": "t", "n": n})

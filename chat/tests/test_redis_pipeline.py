@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 import redis.asyncio
-from redis.asyncio.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chat.redis_pipeline import RedisPipeline, open_connection
+from chat.tests.redis_server import count_writes
 
 pytestmark = pytest.mark.redis
 
@@ -64,14 +64,7 @@ async def test_concurrent_callers_share_one_connection_and_get_their_own_replies
 async def test_the_commands_of_one_turn_go_out_in_one_write(make_pipeline, monkeypatch):
     pipeline = make_pipeline()
     await pipeline.execute("PING")
-    writes: list[int] = []
-    write = Connection.send_packed_command
-
-    async def counted(self, command, check_health=True):
-        writes.append(b"".join(command).count(b"ECHO"))
-        return await write(self, command, check_health)
-
-    monkeypatch.setattr(Connection, "send_packed_command", counted)
+    writes = count_writes(monkeypatch, b"ECHO")
     # Nothing between these suspends: one turn of the event loop.
     calls = [asyncio.ensure_future(pipeline.execute("ECHO", str(n))) for n in range(20)]
     assert await asyncio.gather(*calls) == [str(n).encode() for n in range(20)]
