@@ -1,5 +1,9 @@
 """The benchmark's output: JSON lines of every round and median, and a markdown table.
 
+`python -m bench.report FILE.jsonl` prints the table of a run again, worked
+out afresh from its rounds (so a run made before a change to this module
+gets that change's table).
+
 A cell (server, N, S, mode) runs once per round, the columns taking turns,
 so each round's figure has a reference (a) figure measured seconds away (in
 the same group of columns, when they run in groups: each has its own (a)).
@@ -11,20 +15,32 @@ are there to avoid.
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
+import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, TextIO
 
 from .servers import REFERENCE
 
 Row = dict[str, Any]
+# The rows this module derives from a run's own; worked out again on reading.
+DERIVED_KINDS = frozenset({"phase-median", "join-median", "redis-ratio"})
 
 
 def write_jsonl(rows: Iterable[Row], out: TextIO) -> None:
     for row in rows:
         out.write(json.dumps(row, sort_keys=True) + "\n")
+
+
+def read_jsonl(path: Path) -> list[Row]:
+    """A run's rows as `bench.run` wrote them, less the summaries it derived from them."""
+    with path.open() as lines:
+        rows = [json.loads(line) for line in lines if line.strip()]
+    return [row for row in rows if row["kind"] not in DERIVED_KINDS]
 
 
 def _median(values: list[float | None]) -> float | None:
@@ -92,6 +108,7 @@ def phase_medians(rows: list[Row]) -> list[Row]:
                 ),
                 "latency_ms": {
                     "p50": _median([item["p50"] for item in latency]),
+                    "p95": _median([item.get("p95") for item in latency]),
                     "p99": _median([item["p99"] for item in latency]),
                     "max": max((item["max"] for item in latency), default=None),
                 },
@@ -166,10 +183,10 @@ def _spread(summary: dict[str, float | None]) -> str:
 def markdown(rows: list[Row]) -> str:
     """The phases' table and the joins' table, each cell's medians beside its ratios to (a)."""
     lines = [
-        "| server | N | S | mode | deliveries/s | vs (a) | range | p50 ms | p99 ms | max ms "
-        "| p99 vs (a) | range | lost | dup | reord | server µs/delivery | Redis µs/delivery "
-        "| client CPU | rounds |",
-        "|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| server | N | S | mode | deliveries/s | vs (a) | range | p50 ms | p95 ms | p99 ms "
+        "| max ms | p99 vs (a) | range | lost | dup | reord | server µs/delivery "
+        "| Redis µs/delivery | client CPU | rounds |",
+        "|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for row in phase_medians(rows):
         latency = row["latency_ms"]
@@ -177,7 +194,8 @@ def markdown(rows: list[Row]) -> str:
             f"| {row['config']} | {row['members']} | {row['senders']} | {row['mode']} "
             f"| {row['deliveries_per_second']:,.0f} "
             f"| {_ratio(row['vs_reference'])} | {_spread(row['vs_reference'])} "
-            f"| {_or_dash(latency['p50'])} | {_or_dash(latency['p99'])} "
+            f"| {_or_dash(latency['p50'])} | {_or_dash(latency['p95'])} "
+            f"| {_or_dash(latency['p99'])} "
             f"| {_or_dash(latency['max'])} "
             f"| {_ratio(row['p99_vs_reference'])} | {_spread(row['p99_vs_reference'])} "
             f"| {row['lost']} | {row['duplicated']} | {row['reordered']} "
@@ -265,3 +283,15 @@ def _redis_table(rows: list[Row]) -> list[str]:
             f"| {_ratio(row['p99'])} | {_spread(row['p99'])} |"
         )
     return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Print a benchmark run's markdown table again.")
+    parser.add_argument("jsonl", type=Path, help="a bench-<time>.jsonl written by bench.run")
+    args = parser.parse_args(argv)
+    print(markdown(read_jsonl(args.jsonl)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -19,7 +19,7 @@ def phase(config: str, turn: int, deliveries: float, p99: float = 1.0) -> dict:
         "mode": "saturate",
         "round": turn,
         "deliveries_per_second": deliveries,
-        "latency_ms": {"p50": p99 / 2, "p99": p99, "max": p99 * 2},
+        "latency_ms": {"p50": p99 / 4, "p95": p99 / 2, "p99": p99, "max": p99 * 2},
         "lost": 0,
         "duplicated": 0,
         "reordered": 0,
@@ -42,6 +42,29 @@ def test_ratios_pair_each_round_with_the_reference_of_the_same_round():
     assert chat["deliveries_per_second"] == 150
     assert chat["vs_reference"] == {"median": 1.1, "min": 0.75, "max": 1.1}
     assert chat["rounds"] == 3
+
+
+def test_the_table_gives_each_percentile_as_the_median_over_rounds():
+    rows = [phase("chat-uvicorn", 0, 100, p99=8.0), phase("chat-uvicorn", 1, 100, p99=4.0),
+            phase("chat-uvicorn", 2, 100, p99=12.0)]  # fmt: skip
+    (chat,) = report.phase_medians(rows)
+    assert chat["latency_ms"] == {"p50": 2.0, "p95": 4.0, "p99": 8.0, "max": 24.0}
+    assert "| 2 | 4 | 8 | 24 |" in report.markdown(rows)
+
+
+def test_a_written_run_reads_back_to_the_same_table(tmp_path):
+    rows = [
+        {"kind": "conditions", "time": "now"},
+        phase("tutorial-fastapi", 0, 100), phase("chat-uvicorn", 0, 120),
+        phase("tutorial-fastapi", 1, 200), phase("chat-uvicorn", 1, 180),
+    ]  # fmt: skip
+    path = tmp_path / "bench.jsonl"
+    with path.open("w") as out:
+        # As bench.run writes a run: its rows, then what the report derived.
+        report.write_jsonl(rows + report.phase_medians(rows) + report.join_medians(rows), out)
+    read = report.read_jsonl(path)
+    assert [row["kind"] for row in read] == [row["kind"] for row in rows]
+    assert report.markdown(read) == report.markdown(rows)
 
 
 def test_lost_duplicated_and_reordered_add_up_over_rounds():

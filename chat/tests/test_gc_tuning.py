@@ -60,8 +60,6 @@ def test_messages_to_a_large_room_set_off_no_collection(tmp_path):
     probe = ["-m", "chat.tests.gc_probe", str(MEMBERS), str(MESSAGES)]
     young, middle, full = (int(word) for word in fresh_python(tmp_path, *probe).split())
     assert young > MESSAGES and middle > 0, "the control run should collect"
-    young, middle, full = (
-        int(word) for word in fresh_python(tmp_path, *probe, "--tuned").split()
-    )
+    young, middle, full = (int(word) for word in fresh_python(tmp_path, *probe, "--tuned").split())
     # At most one young collection for the probe's own few allocations.
     assert (young <= 1, middle, full) == (True, 0, 0)
