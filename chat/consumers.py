@@ -182,10 +182,12 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
                 raise
         self.name = name
         await self.channel_layer.group_add(self.group, self.channel_name)
+        # The others first: whoever joins once this member has `joined` has
+        # it in the members list already and must not hear its join again.
+        await self.announce(event="join", name=name, count=claim.count)
         await self.send_json(
             protocol.joined_frame(room=self.room, name=name, members_json=claim.members_json)
         )
-        await self.announce(event="join", name=name, count=claim.count)
 
     async def say(self, frame: MessageFrame, config: ChatConfig) -> None:
         """Relay a chat message to the other members, joining first if need be."""
@@ -264,8 +266,8 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
 
     async def announce(self, *, event: str, name: str, count: int) -> None:
         """Tell the others of a join or leave; large rooms hear a coalesced diff."""
-        if not self.presence_feed.coalesce(
-            group=self.group, event=event, name=name, count=count, publish=self.publish
+        if not await self.presence_feed.coalesce(
+            room=self.room, event=event, name=name, count=count, publish=self.publish
         ):
             await self.broadcast(protocol.presence_frame(event=event, name=name, count=count))
 

@@ -8,24 +8,40 @@ so that later room traffic is not queued for it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from typing import Any
 
-from channels.layers import get_channel_layer
+from channels.layers import BaseChannelLayer, get_channel_layer
 
 from . import protocol
 from .consumers import EVICTED, room_event
+from .presence_feed import get_presence_feed
 from .presence_redis import Expired
 from .rooms import group_name
 
 
 async def announce_expired(expired: Sequence[Expired]) -> None:
-    """Tell each room that its members of a lost process have left."""
+    """Tell each room that its members of a lost process have left.
+
+    A process that died with thousands of members of one room leaves as
+    many leaves to announce: a large room hears them in its diffs, as it
+    hears a reconnect storm's joins.
+    """
     layer = get_channel_layer()
+    feed = get_presence_feed()
     for gone in expired:
         group = group_name(gone.room)
         await layer.group_discard(group, gone.member)
-        frame = protocol.presence_frame(event="leave", name=gone.name, count=gone.count)
-        await layer.group_send(group, room_event(frame))
+        publish = functools.partial(_publish, layer, group)
+        if not await feed.coalesce(
+            room=gone.room, event="leave", name=gone.name, count=gone.count, publish=publish
+        ):
+            await publish(protocol.presence_frame(event="leave", name=gone.name, count=gone.count))
+
+
+async def _publish(layer: BaseChannelLayer, group: str, frame: dict[str, Any]) -> None:
+    await layer.group_send(group, room_event(frame))
 
 
 async def evict(members: Sequence[str]) -> None:

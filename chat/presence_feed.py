@@ -9,6 +9,10 @@ A diff holds each name's latest event only, so `joins` and `leaves` never
 share a name (the page applies joins, then leaves): a member who joined and
 left within one interval is a leave, which is a no-op for whoever never saw
 the join and removes the name for whoever saw it in a `joined` list.
+
+`PresenceFeed` coalesces the events of one process, for the in-process
+channel layer. With REDIS_URL set, the events of every process go into one
+diff a second per room (`chat.presence_feed_redis.SharedPresenceFeed`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+from django.conf import settings
 
 from . import protocol
 
@@ -29,8 +35,26 @@ COALESCE_ABOVE_MEMBERS = 100
 # ...at most one diff frame a second per room.
 DIFF_INTERVAL_SECONDS = 1.0
 
-# Sends one frame to every member of a group.
+# Sends one frame to every member of a room.
 Publish = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class Feed(Protocol):
+    async def coalesce(
+        self, *, room: str, event: str, name: str, count: int, publish: Publish
+    ) -> bool:
+        """Take a join or leave into the room's next diff, or return False to send it now.
+
+        `count` is the room's member count after the event; `publish`, which
+        sends a frame to the whole room, sends the diff.
+        """
+
+
+def diff_frame(events: dict[str, str], *, count: int) -> dict[str, Any]:
+    """The diff of each name's latest event (name -> "join" or "leave", in event order)."""
+    joins = [name for name, event in events.items() if event == "join"]
+    leaves = [name for name, event in events.items() if event == "leave"]
+    return protocol.presence_diff_frame(joins=joins, leaves=leaves, count=count)
 
 
 @dataclass(slots=True)
@@ -43,7 +67,7 @@ class _Batch:
 
 
 class PresenceFeed:
-    """The pending diffs of one process, by group; one flush task per pending group."""
+    """The pending diffs of one process, by room; one flush task per pending room."""
 
     def __init__(
         self,
@@ -55,43 +79,46 @@ class PresenceFeed:
         self.interval = interval
         self._batches: dict[str, _Batch] = {}
 
-    def coalesce(self, *, group: str, event: str, name: str, count: int, publish: Publish) -> bool:
-        """Take the event into the group's next diff, or return False to send it now.
+    async def coalesce(
+        self, *, room: str, event: str, name: str, count: int, publish: Publish
+    ) -> bool:
+        """Take the event into the room's next diff, or return False to send it now.
 
-        A group with a pending diff keeps coalescing even once it is small
+        A room with a pending diff keeps coalescing even once it is small
         again, so that no single event overtakes the diff before it.
         """
-        batch = self._batches.get(group)
+        batch = self._batches.get(room)
         if batch is not None and (batch.flush is None or batch.flush.done()):
             # Its flush belonged to an event loop that has since ended (tests).
-            del self._batches[group]
+            del self._batches[room]
             batch = None
         if batch is None:
             if count <= self.threshold:
                 return False
-            batch = self._batches[group] = _Batch(publish=publish)
-            batch.flush = asyncio.get_running_loop().create_task(self._flush_later(group))
+            batch = self._batches[room] = _Batch(publish=publish)
+            batch.flush = asyncio.get_running_loop().create_task(self._flush_later(room))
         batch.events.pop(name, None)
         batch.events[name] = event
         batch.count = count
         return True
 
-    async def _flush_later(self, group: str) -> None:
+    async def _flush_later(self, room: str) -> None:
         try:
             await asyncio.sleep(self.interval)
-            batch = self._batches.pop(group)
-            joins = [name for name, event in batch.events.items() if event == "join"]
-            leaves = [name for name, event in batch.events.items() if event == "leave"]
-            await batch.publish(
-                protocol.presence_diff_frame(joins=joins, leaves=leaves, count=batch.count)
-            )
+            batch = self._batches.pop(room)
+            await batch.publish(diff_frame(batch.events, count=batch.count))
         except asyncio.CancelledError:
             raise
         except Exception:
-            logger.exception("could not send the presence diff of %s", group)
+            logger.exception("could not send the presence diff of room %s", room)
 
 
 @functools.cache
-def get_presence_feed() -> PresenceFeed:
-    """The presence feed of this process."""
+def get_presence_feed() -> Feed:
+    """The presence feed of this process: shared by every process when REDIS_URL is set."""
+    if settings.REDIS_URL:
+        from .presence import get_presence
+        from .presence_feed_redis import SharedPresenceFeed
+
+        return SharedPresenceFeed(get_presence())
     return PresenceFeed()

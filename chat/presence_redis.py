@@ -12,6 +12,7 @@ Keys, under PREFIX (<json> is a name encoded as a JSON string, quotes included):
   names:<room>  string "\n<json>\n<json>\n..."            (members in join order)
   deadlines     zset   "<room>\\t<name key>\\t<member>" by deadline in ms
   counts        hash   room -> members                   (rooms with members)
+and chat.presence_feed_redis keeps the presence diffs of large rooms beside them.
 
 Every claim answers with the room's member list, so in a reconnect storm of
 N members Redis hands out N lists: `names:<room>` keeps the list as one
@@ -294,12 +295,23 @@ class RedisPresence:
         return state
 
     async def _run(self, state: _LoopState, script: str, *args: str | int) -> Any:
-        source, sha = _SCRIPTS[script]
+        return await self._eval(state, *_SCRIPTS[script], *args)
+
+    async def _eval(self, state: _LoopState, source: str, sha: str, *args: str | int) -> Any:
         try:
             return await state.pipeline.execute("EVALSHA", sha, 0, self.prefix, *args)
         except NoScriptError:
             # A Redis restarted (or flushed) since: EVAL caches it again.
             return await state.pipeline.execute("EVAL", source, 0, self.prefix, *args)
+
+    async def run_script(self, source: str, sha: str, *args: str | int) -> Any:
+        """Run a Lua script on the registry's connection; its ARGV: the key prefix, then `args`.
+
+        For modules whose keys live beside the registry's and whose scripts
+        read them (chat.presence_feed_redis reads `counts`): their commands
+        share the one connection and its batched writes.
+        """
+        return await self._eval(self._current(), source, sha, *args)
 
     # The Presence protocol.
 

@@ -13,6 +13,7 @@ from channels.testing import WebsocketCommunicator
 from chat.conf import expire_config
 from chat.layers import ChatChannelLayer
 from chat.presence import get_presence
+from chat.presence_redis import RedisPresence
 from chat.tests import servers
 from chat.tests.redis_server import RedisServer
 from chatsite.asgi import application
@@ -140,3 +141,28 @@ def redis_server(tmp_path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path / "redis.log").start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def presence_ttl() -> float:
+    """The TTL of the registries `make_presence` makes (a module may override it)."""
+    return 10.0
+
+
+@pytest.fixture
+async def make_presence(
+    redis_server, presence_ttl
+) -> AsyncIterator[Callable[..., RedisPresence]]:
+    """Registries on the test's Redis, one per stand-in process; no upkeep unless asked."""
+    made: list[RedisPresence] = []
+
+    def make(**options) -> RedisPresence:
+        options.setdefault("ttl", presence_ttl)
+        options.setdefault("upkeep", False)
+        presence = RedisPresence(redis_server.url, **options)
+        made.append(presence)
+        return presence
+
+    yield make
+    for presence in made:
+        await presence.aclose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -10,33 +11,36 @@ from chat.presence_feed import PresenceFeed, get_presence_feed
 
 
 class Published:
-    """A fake room: the frames published, and a way to wait for the next one."""
+    """A fake room: the frames published (and when), and a way to wait for the next one."""
 
     def __init__(self) -> None:
         self.frames: list[dict] = []
+        self.times: list[float] = []
         self.arrived = asyncio.Event()
 
     async def __call__(self, frame: dict) -> None:
         self.frames.append(frame)
+        self.times.append(time.monotonic())
         self.arrived.set()
 
-    async def next(self) -> dict:
-        await asyncio.wait_for(self.arrived.wait(), 2)
+    async def next(self, timeout: float = 2.0) -> dict:
+        await asyncio.wait_for(self.arrived.wait(), timeout)
         self.arrived.clear()
         return self.frames[-1]
 
 
 async def test_small_room_events_are_not_coalesced():
     feed, published = PresenceFeed(threshold=3, interval=0.01), Published()
-    taken = feed.coalesce(group="g", event="join", name="A", count=3, publish=published)
+    taken = await feed.coalesce(room="g", event="join", name="A", count=3, publish=published)
     assert taken is False
 
 
 async def test_large_room_events_become_one_diff():
     feed, published = PresenceFeed(threshold=3, interval=0.05), Published()
     for name, count in [("A", 4), ("B", 5), ("C", 6)]:
-        assert feed.coalesce(group="g", event="join", name=name, count=count, publish=published)
-    assert feed.coalesce(group="g", event="leave", name="Z", count=5, publish=published)
+        join = {"room": "g", "event": "join", "name": name, "count": count}
+        assert await feed.coalesce(**join, publish=published)
+    assert await feed.coalesce(room="g", event="leave", name="Z", count=5, publish=published)
     assert await published.next() == {
         "type": "presence",
         "event": "diff",
@@ -49,27 +53,27 @@ async def test_large_room_events_become_one_diff():
 
 async def test_latest_event_of_a_name_wins_and_lists_never_overlap():
     feed, published = PresenceFeed(threshold=0, interval=0.05), Published()
-    feed.coalesce(group="g", event="join", name="A", count=1, publish=published)
-    feed.coalesce(group="g", event="leave", name="A", count=0, publish=published)
-    feed.coalesce(group="g", event="leave", name="B", count=0, publish=published)
-    feed.coalesce(group="g", event="join", name="B", count=1, publish=published)
+    await feed.coalesce(room="g", event="join", name="A", count=1, publish=published)
+    await feed.coalesce(room="g", event="leave", name="A", count=0, publish=published)
+    await feed.coalesce(room="g", event="leave", name="B", count=0, publish=published)
+    await feed.coalesce(room="g", event="join", name="B", count=1, publish=published)
     frame = await published.next()
     assert (frame["joins"], frame["leaves"], frame["count"]) == (["B"], ["A"], 1)
 
 
 async def test_a_pending_diff_keeps_coalescing_once_the_room_is_small():
     feed, published = PresenceFeed(threshold=3, interval=0.05), Published()
-    assert feed.coalesce(group="g", event="join", name="A", count=4, publish=published)
-    assert feed.coalesce(group="g", event="leave", name="B", count=3, publish=published)
+    assert await feed.coalesce(room="g", event="join", name="A", count=4, publish=published)
+    assert await feed.coalesce(room="g", event="leave", name="B", count=3, publish=published)
     assert (await published.next())["leaves"] == ["B"]
-    assert not feed.coalesce(group="g", event="leave", name="C", count=2, publish=published)
+    assert not await feed.coalesce(room="g", event="leave", name="C", count=2, publish=published)
 
 
 async def test_rooms_are_coalesced_separately():
     feed = PresenceFeed(threshold=0, interval=0.05)
     one, two = Published(), Published()
-    feed.coalesce(group="one", event="join", name="A", count=1, publish=one)
-    feed.coalesce(group="two", event="join", name="B", count=1, publish=two)
+    await feed.coalesce(room="one", event="join", name="A", count=1, publish=one)
+    await feed.coalesce(room="two", event="join", name="B", count=1, publish=two)
     assert (await one.next())["joins"] == ["A"]
     assert (await two.next())["joins"] == ["B"]
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 import redis
 
-from chat.presence_redis import REDIS_ERRORS, Expired, RedisPresence
+from chat.presence_redis import REDIS_ERRORS, Expired
 
 pytestmark = pytest.mark.redis
 
@@ -23,20 +23,8 @@ DEADLINE = 10.0
 
 
 @pytest.fixture
-async def make_presence(redis_server) -> AsyncIterator[Callable[..., RedisPresence]]:
-    """Presence registries on the test's Redis; upkeep off unless asked for."""
-    made: list[RedisPresence] = []
-
-    def make(**options) -> RedisPresence:
-        options.setdefault("ttl", TTL)
-        options.setdefault("upkeep", False)
-        presence = RedisPresence(redis_server.url, **options)
-        made.append(presence)
-        return presence
-
-    yield make
-    for presence in made:
-        await presence.aclose()
+def presence_ttl() -> float:
+    return TTL
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:

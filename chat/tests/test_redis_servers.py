@@ -27,6 +27,10 @@ SETTINGS_DEADLINE = 5.0
 # channels-redis blocks 5 s in BZPOPMIN on an idle channel: stay idle longer.
 IDLE_SECONDS = 6.5
 MESSAGES = 100
+# SPEC: a room of more than 100 members may hear its joins and leaves as at
+# most one diff a second.
+LARGE_ROOM = 110
+BURST = 10
 
 
 @pytest.fixture
@@ -151,6 +155,62 @@ async def test_a_killed_process_leaves_its_room_and_frees_its_names(start_pair):
             assert (await join(again, "ghost0"))["members"] == ["Watcher", "ghost0"]
         status, body = survivor.healthz()
         assert status == 200, body
+
+
+async def presence_until(ws, names: set[str], field: str) -> list[tuple[float, dict]]:
+    """Read presence frames until every name in `names` was in one: each frame and its arrival."""
+    frames, missing = [], set(names)
+    while missing:
+        frame = await recv_type(ws, "presence", EXPIRY_DEADLINE)
+        frames.append((time.monotonic(), frame))
+        if frame["event"] == "diff":
+            missing.difference_update(frame[field])
+        else:
+            missing.discard(frame["name"])
+    return frames
+
+
+def at_most_one_a_second(frames: list[tuple[float, dict]]) -> None:
+    """All diffs, no more of them than one a second (half a second's slack for arrival)."""
+    assert {frame["event"] for _, frame in frames} == {"diff"}, frames
+    span = frames[-1][0] - frames[0][0]
+    assert len(frames) <= span + 1.5, (len(frames), span)
+
+
+async def test_a_large_room_over_two_processes_hears_one_diff_a_second(start_pair):
+    doomed, survivor = start_pair(CHAT_PRESENCE_TTL_SECONDS=SHORT_PRESENCE_TTL)
+    sockets = []
+
+    async def member(server: servers.ServerProcess, name: str) -> None:
+        # Unbounded: these members read nothing, and must not stall the server.
+        ws = await ws_connect(url(server, "big"), max_queue=None)
+        sockets.append(ws)
+        await join(ws, name)
+
+    try:
+        watcher = await ws_connect(url(survivor, "big"))
+        sockets.append(watcher)
+        await join(watcher, "Watcher")
+        names = {f"M{index}": (doomed, survivor)[index % 2] for index in range(LARGE_ROOM)}
+        for name, server in names.items():
+            await member(server, name)
+        await presence_until(watcher, set(names), "joins")
+
+        # A burst of joins through both processes: one diff a second in all.
+        burst = {f"B{index}": (doomed, survivor)[index % 2] for index in range(2 * BURST)}
+        await asyncio.gather(*(member(server, name) for name, server in burst.items()))
+        names.update(burst)
+        at_most_one_a_second(await presence_until(watcher, set(burst), "joins"))
+
+        # The survivor sweeps the dead process's members: their leaves in diffs too.
+        doomed.kill()
+        gone = {name for name, server in names.items() if server is doomed}
+        leaves = await presence_until(watcher, gone, "leaves")
+        at_most_one_a_second(leaves)
+        assert {name for _, frame in leaves for name in frame["leaves"]} == gone
+        assert leaves[-1][1]["count"] == 1 + len(names) - len(gone)
+    finally:
+        await asyncio.gather(*(ws.close() for ws in sockets))
 
 
 async def test_a_settings_change_reaches_every_process(start_pair, server_database):
