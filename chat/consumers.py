@@ -21,7 +21,7 @@ from . import protocol
 from .conf import ChatConfig, RoomStatus, get_config
 from .dispatch import LeanDispatchMixin
 from .ids import new_message_id, now_ms
-from .presence import get_presence
+from .presence import Claim, get_presence
 from .presence_feed import get_presence_feed
 from .presence_redis import REDIS_ERRORS
 from .protocol import JoinFrame, MessageFrame, PingFrame, ProtocolError, TypingFrame
@@ -178,13 +178,13 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
             try:
                 self.check_can_say(message, config, client_id=client_id)
             except ProtocolError:
-                await self.presence.release(room=self.room, name=name, member=self.channel_name)
+                await self.withdraw(name, claim)
                 raise
         self.name = name
         await self.channel_layer.group_add(self.group, self.channel_name)
         # The others first: whoever joins once this member has `joined` has
         # it in the members list already and must not hear its join again.
-        await self.announce(event="join", name=name, count=claim.count)
+        await self.announce(event="join", name=name, count=claim.count, noted=claim.noted)
         await self.send_json(
             protocol.joined_frame(room=self.room, name=name, members_json=claim.members_json)
         )
@@ -217,6 +217,18 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
             await self.send_json(
                 protocol.ack_frame(client_id=frame.client_id, id=message_id, ts=ts)
             )
+
+    async def withdraw(self, name: str, claim: Claim) -> None:
+        """Give back a name claimed for a join that is not going ahead.
+
+        Nobody heard of the join, unless the registry noted it for the
+        room's next diff, which may have gone out already: then the room
+        hears of the leave as of any other.
+        """
+        released = await self.presence.release(room=self.room, name=name, member=self.channel_name)
+        if claim.noted and released is not None:
+            count, noted = released.count, released.noted
+            await self.announce(event="leave", name=name, count=count, noted=noted)
 
     def check_can_say(self, message: str, config: ChatConfig, *, client_id: str | None) -> None:
         """Check a chat message's text, then take a rate-limit token for it."""
@@ -255,19 +267,23 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         if name is None:
             return
         try:
-            count = await self.presence.release(room=self.room, name=name, member=self.channel_name)
+            released = await self.presence.release(
+                room=self.room, name=name, member=self.channel_name
+            )
             await self.channel_layer.group_discard(self.group, self.channel_name)
-            if count is not None:
-                await self.announce(event="leave", name=name, count=count)
+            if released is not None:
+                await self.announce(
+                    event="leave", name=name, count=released.count, noted=released.noted
+                )
         except REDIS_ERRORS as error:
             # The entry is no longer refreshed, so it expires and another
             # process's sweep announces this leave once Redis is back.
             logger.warning("%s left %s while Redis was unavailable: %s", name, self.room, error)
 
-    async def announce(self, *, event: str, name: str, count: int) -> None:
+    async def announce(self, *, event: str, name: str, count: int, noted: bool) -> None:
         """Tell the others of a join or leave; large rooms hear a coalesced diff."""
         if not await self.presence_feed.coalesce(
-            room=self.room, event=event, name=name, count=count, publish=self.publish
+            room=self.room, event=event, name=name, count=count, publish=self.publish, noted=noted
         ):
             await self.broadcast(protocol.presence_frame(event=event, name=name, count=count))
 

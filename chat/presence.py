@@ -35,6 +35,9 @@ class Claim:
 
     members_json: str | bytes | None
     count: int = 0
+    # Whether the registry put the join in the room's next presence diff
+    # already, in the claim itself (chat.presence_redis); never in-process.
+    noted: bool = False
 
     @property
     def won(self) -> bool:
@@ -46,12 +49,20 @@ class Claim:
         return None if self.members_json is None else orjson.loads(self.members_json)
 
 
+@dataclass(frozen=True, slots=True)
+class Release:
+    """A freed name: the room's count after, and whether the leave went into its next diff."""
+
+    count: int
+    noted: bool = False
+
+
 class Presence(Protocol):
     async def claim(self, *, room: str, name: str, member: str) -> Claim:
         """Claim `name` in `room` for `member` (a channel name), atomically."""
 
-    async def release(self, *, room: str, name: str, member: str) -> int | None:
-        """Free the name if `member` holds it; the room's count after, or None."""
+    async def release(self, *, room: str, name: str, member: str) -> Release | None:
+        """Free the name if `member` holds it; None if it does not."""
 
     async def members(self, *, room: str) -> list[str]:
         """Names in the room, in the order they joined."""
@@ -110,7 +121,7 @@ class LocalPresence:
         entry.add(key, name, member)
         return Claim(members_json=entry.members_json(), count=len(entry.names))
 
-    async def release(self, *, room: str, name: str, member: str) -> int | None:
+    async def release(self, *, room: str, name: str, member: str) -> Release | None:
         entry = self._rooms.get(room)
         key = name_key(name)
         if entry is None or entry.holders.get(key) != member:
@@ -118,7 +129,7 @@ class LocalPresence:
         entry.remove(key)
         if not entry.holders:
             del self._rooms[room]
-        return len(entry.holders)
+        return Release(count=len(entry.holders))
 
     async def members(self, *, room: str) -> list[str]:
         entry = self._rooms.get(room)

@@ -35,7 +35,12 @@ async def announce_expired(expired: Sequence[Expired]) -> None:
         await layer.group_discard(group, gone.member)
         publish = functools.partial(_publish, layer, group)
         if not await feed.coalesce(
-            room=gone.room, event="leave", name=gone.name, count=gone.count, publish=publish
+            room=gone.room,
+            event="leave",
+            name=gone.name,
+            count=gone.count,
+            publish=publish,
+            noted=gone.noted,
         ):
             await publish(protocol.presence_frame(event="leave", name=gone.name, count=gone.count))
 

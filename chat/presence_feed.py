@@ -41,12 +41,14 @@ Publish = Callable[[dict[str, Any]], Awaitable[None]]
 
 class Feed(Protocol):
     async def coalesce(
-        self, *, room: str, event: str, name: str, count: int, publish: Publish
+        self, *, room: str, event: str, name: str, count: int, publish: Publish, noted: bool = False
     ) -> bool:
         """Take a join or leave into the room's next diff, or return False to send it now.
 
         `count` is the room's member count after the event; `publish`, which
-        sends a frame to the whole room, sends the diff.
+        sends a frame to the whole room, sends the diff. `noted`: the
+        registry has put the event in the room's shared diff already, with
+        the claim or release (chat.presence_redis); never in-process.
         """
 
 
@@ -80,7 +82,7 @@ class PresenceFeed:
         self._batches: dict[str, _Batch] = {}
 
     async def coalesce(
-        self, *, room: str, event: str, name: str, count: int, publish: Publish
+        self, *, room: str, event: str, name: str, count: int, publish: Publish, noted: bool = False
     ) -> bool:
         """Take the event into the room's next diff, or return False to send it now.
 

@@ -12,7 +12,14 @@ Keys, under PREFIX (<json> is a name encoded as a JSON string, quotes included):
   names:<room>  string "\n<json>\n<json>\n..."            (members in join order)
   deadlines     zset   "<room>\\t<name key>\\t<member>" by deadline in ms
   counts        hash   room -> members                   (rooms with members)
-and chat.presence_feed_redis keeps the presence diffs of large rooms beside them.
+  diff:<room>   list   "+<json>" (join) or "-<json>" (leave) (the room's next diff)
+
+A join or leave of a room with more than `coalesce_above` members, or of a
+room whose next diff is pending, goes into `diff:<room>` in the same script
+that claims or frees the name, and the caller is told so (`noted`): one
+round trip per join in a reconnect storm, and no event of a member can
+overtake the diff that holds its earlier one. chat.presence_feed_redis
+sends the diffs, one per room and interval for all the processes.
 
 Every claim answers with the room's member list, so in a reconnect storm of
 N members Redis hands out N lists: `names:<room>` keeps the list as one
@@ -42,7 +49,8 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError
 
-from .presence import Claim, name_key
+from .presence import Claim, Release, name_key
+from .presence_feed import COALESCE_ABOVE_MEMBERS, DIFF_INTERVAL_SECONDS
 from .redis_pipeline import RedisPipeline, open_connection
 from .tasks import stop_if_cancelled
 
@@ -60,6 +68,11 @@ DEFAULT_TTL_SECONDS = 10.0
 BEATS_PER_TTL = 4
 # Entries per script call, so that one call never holds Redis for long.
 BATCH = 500
+# A room's pending diff outlives every process that could send it by this
+# many intervals at most (all of them died between two sends): long enough
+# for a sender to ride out a few failed attempts, short enough that nobody
+# hears of stale joins long after.
+PENDING_INTERVALS = 10
 # Presence commands never block in Redis, so a connection that answers
 # nothing for this long is dead; the connect timeout keeps a down Redis from
 # hanging a join. All of a process's presence commands share one pipelined
@@ -99,6 +112,16 @@ local function remove_name(room, name)
   end
 end
 
+-- Add a join ('+') or leave ('-') to the room's next diff if the room is
+-- large or a diff is pending: 1 if it did, 0 if the event is to be sent now.
+local function note(room, mark, name, count, above, pending_ms)
+  local pending = p .. 'diff:' .. room
+  if count <= tonumber(above) and redis.call('EXISTS', pending) == 0 then return 0 end
+  redis.call('RPUSH', pending, mark .. name)
+  redis.call('PEXPIRE', pending, pending_ms)
+  return 1
+end
+
 -- Free `key` in `room` if `member` holds it: its name and the count after,
 -- or nil if somebody else (or nobody) holds it.
 local function drop(room, key, member)
@@ -119,8 +142,8 @@ local function drop(room, key, member)
 end
 """
 
-# ARGV: prefix, room, name key, name as JSON, member, ttl ms
-# -> the count and the names (as members()), or nil.
+# ARGV: prefix, room, name key, name as JSON, member, ttl ms, coalesce above, pending ms
+# -> the count, the names (as members()) and whether the join was noted; or nil.
 _CLAIM = (
     _LUA_LIB
     + r"""
@@ -134,16 +157,18 @@ redis.call('APPEND', nkey, name .. '\n')
 redis.call('ZADD', p .. 'deadlines', now_ms() + tonumber(ARGV[6]),
            room .. '\t' .. key .. '\t' .. member)
 local count = redis.call('HINCRBY', p .. 'counts', room, 1)
-return {count, members(room)}
+return {count, members(room), note(room, '+', name, count, ARGV[7], ARGV[8])}
 """
 )
 
-# ARGV: prefix, room, name key, member -> the count after, or nil.
+# ARGV: prefix, room, name key, member, coalesce above, pending ms
+# -> the count after and whether the leave was noted; or nil.
 _RELEASE = (
     _LUA_LIB
     + r"""
-local _, count = drop(ARGV[2], ARGV[3], ARGV[4])
-return count
+local name, count = drop(ARGV[2], ARGV[3], ARGV[4])
+if not name then return nil end
+return {count, note(ARGV[2], '-', name, count, ARGV[5], ARGV[6])}
 """
 )
 
@@ -167,7 +192,8 @@ return gone
 """
 )
 
-# ARGV: prefix, limit -> room, name as JSON, member, count for each expired member, flat.
+# ARGV: prefix, limit, coalesce above, pending ms
+# -> room, name as JSON, member, count, noted for each expired member, flat.
 _SWEEP = (
     _LUA_LIB
     + r"""
@@ -183,6 +209,7 @@ for _, entry in ipairs(expired) do
     out[#out + 1] = name
     out[#out + 1] = member
     out[#out + 1] = count
+    out[#out + 1] = note(room, '-', name, count, ARGV[3], ARGV[4])
   end
 end
 return out
@@ -198,6 +225,8 @@ class Expired:
     name: str
     member: str
     count: int
+    # Whether its leave went into the room's next diff (see the module's doc).
+    noted: bool = False
 
 
 ExpiredHandler = Callable[[Sequence[Expired]], Awaitable[None]]
@@ -259,9 +288,13 @@ class RedisPresence:
         on_expired: ExpiredHandler | None = None,
         on_evicted: EvictedHandler | None = None,
         upkeep: bool = True,
+        coalesce_above: int = COALESCE_ABOVE_MEMBERS,
+        diff_interval: float = DIFF_INTERVAL_SECONDS,
     ) -> None:
         self.url = url
         self.ttl = ttl
+        # Passed to the scripts that note joins and leaves in diffs.
+        self._diff_args = (coalesce_above, int(diff_interval * PENDING_INTERVALS * 1000))
         self.interval = ttl / BEATS_PER_TTL
         self.prefix = prefix
         self.on_expired = on_expired
@@ -308,8 +341,9 @@ class RedisPresence:
         """Run a Lua script on the registry's connection; its ARGV: the key prefix, then `args`.
 
         For modules whose keys live beside the registry's and whose scripts
-        read them (chat.presence_feed_redis reads `counts`): their commands
-        share the one connection and its batched writes.
+        read them (chat.presence_feed_redis takes `diff:<room>`): their
+        commands share the one connection, its batched writes and the order
+        of its replies.
         """
         return await self._eval(self._current(), source, sha, *args)
 
@@ -319,19 +353,24 @@ class RedisPresence:
         state = self._current()
         ttl_ms = int(self.ttl * 1000)
         encoded = orjson.dumps(name).decode()
-        reply = await self._run(state, "claim", room, name_key(name), encoded, member, ttl_ms)
+        reply = await self._run(
+            state, "claim", room, name_key(name), encoded, member, ttl_ms, *self._diff_args
+        )
         if reply is None:
             return Claim(members_json=None)
         state.held.add(_entry(room, name, member))
-        count, names = reply
-        return Claim(members_json=_names_json(names), count=int(count))
+        count, names, noted = reply
+        return Claim(members_json=_names_json(names), count=int(count), noted=bool(noted))
 
-    async def release(self, *, room: str, name: str, member: str) -> int | None:
+    async def release(self, *, room: str, name: str, member: str) -> Release | None:
         state = self._current()
         # Stop refreshing first: if Redis is down now, the entry still expires.
         state.held.discard(_entry(room, name, member))
-        count = await self._run(state, "release", room, name_key(name), member)
-        return None if count is None else int(count)
+        reply = await self._run(state, "release", room, name_key(name), member, *self._diff_args)
+        if reply is None:
+            return None
+        count, noted = reply
+        return Release(count=int(count), noted=bool(noted))
 
     async def members(self, *, room: str) -> list[str]:
         return orjson.loads(_names_json(await self._run(self._current(), "members", room)))
@@ -364,15 +403,16 @@ class RedisPresence:
         state = self._current()
         expired: list[Expired] = []
         while True:
-            flat = await self._run(state, "sweep", BATCH)
+            flat = await self._run(state, "sweep", BATCH, *self._diff_args)
             batch = [
                 Expired(
                     room=flat[i],
                     name=orjson.loads(flat[i + 1]),
                     member=flat[i + 2],
                     count=int(flat[i + 3]),
+                    noted=bool(flat[i + 4]),
                 )
-                for i in range(0, len(flat), 4)
+                for i in range(0, len(flat), 5)
             ]
             expired += batch
             if len(batch) < BATCH:

@@ -150,9 +150,7 @@ def presence_ttl() -> float:
 
 
 @pytest.fixture
-async def make_presence(
-    redis_server, presence_ttl
-) -> AsyncIterator[Callable[..., RedisPresence]]:
+async def make_presence(redis_server, presence_ttl) -> AsyncIterator[Callable[..., RedisPresence]]:
     """Registries on the test's Redis, one per stand-in process; no upkeep unless asked."""
     made: list[RedisPresence] = []
 

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from chat.presence import LocalPresence, Presence
+from chat.presence import LocalPresence, Presence, Release
 from chat.presence_redis import RedisPresence
 
 
@@ -32,10 +32,10 @@ async def test_claim_release_members_counts(presence):
     assert await presence.counts() == {"lobby": 2, "other": 1}
     # Only the holder frees a name.
     assert await presence.release(room="lobby", name="Seiya", member="m2") is None
-    assert await presence.release(room="lobby", name="seiya", member="m1") == 1
+    assert await presence.release(room="lobby", name="seiya", member="m1") == Release(count=1)
     assert await presence.members(room="lobby") == ["Shiryu"]
-    assert await presence.release(room="lobby", name="Shiryu", member="m2") == 0
-    assert await presence.release(room="other", name="Seiya", member="m3") == 0
+    assert await presence.release(room="lobby", name="Shiryu", member="m2") == Release(count=0)
+    assert await presence.release(room="other", name="Seiya", member="m3") == Release(count=0)
     assert await presence.counts() == {}
     assert await presence.members(room="lobby") == []
 

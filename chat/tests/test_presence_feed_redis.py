@@ -1,4 +1,8 @@
-"""Presence diffs shared through Redis: feeds on one Redis stand in for processes."""
+"""Presence diffs shared through Redis: registries and feeds on one Redis stand in for processes.
+
+The registry notes a large room's joins and leaves with the claims and
+releases themselves; the feeds send what was noted.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +26,8 @@ DEADLINE = 10.0
 @pytest.fixture
 def make_feed(make_presence) -> Callable[[], SharedPresenceFeed]:
     def make() -> SharedPresenceFeed:
-        return SharedPresenceFeed(make_presence(), threshold=THRESHOLD, interval=INTERVAL)
+        presence = make_presence(coalesce_above=THRESHOLD, diff_interval=INTERVAL)
+        return SharedPresenceFeed(presence, interval=INTERVAL)
 
     return make
 
@@ -31,13 +36,15 @@ async def joined(feed: SharedPresenceFeed, name: str, room: Published) -> bool:
     """Claim `name` through the feed's registry and hand its join to the feed: coalesced?"""
     claim = await feed.presence.claim(room=ROOM, name=name, member=name)
     assert claim.won
-    return await feed.coalesce(room=ROOM, event="join", name=name, count=claim.count, publish=room)
+    event = {"room": ROOM, "event": "join", "name": name, "count": claim.count}
+    return await feed.coalesce(**event, publish=room, noted=claim.noted)
 
 
 async def left(feed: SharedPresenceFeed, name: str, room: Published) -> bool:
-    count = await feed.presence.release(room=ROOM, name=name, member=name)
-    assert count is not None
-    return await feed.coalesce(room=ROOM, event="leave", name=name, count=count, publish=room)
+    released = await feed.presence.release(room=ROOM, name=name, member=name)
+    assert released is not None
+    event = {"room": ROOM, "event": "leave", "name": name, "count": released.count}
+    return await feed.coalesce(**event, publish=room, noted=released.noted)
 
 
 def diff_tasks() -> list[asyncio.Task]:

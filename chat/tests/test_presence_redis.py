@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 import redis
 
+from chat.presence import Release
 from chat.presence_redis import REDIS_ERRORS, Expired
 
 pytestmark = pytest.mark.redis
@@ -142,4 +143,4 @@ async def test_claims_work_after_redis_forgets_its_scripts(make_presence, redis_
     finally:
         checker.close()
     assert (await presence.claim(room="r", name="b", member="m1")).members == ["a", "b"]
-    assert await presence.release(room="r", name="a", member="m0") == 1
+    assert await presence.release(room="r", name="a", member="m0") == Release(count=1)
