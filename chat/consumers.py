@@ -15,6 +15,7 @@ from typing import Any
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import BaseChannelLayer
 from django.conf import settings
 
 from . import protocol
@@ -44,6 +45,11 @@ EVICTED = "chat.evicted"
 def room_event(frame: dict[str, Any], *, sender: str = "") -> dict[str, Any]:
     """The channel-layer event carrying `frame`, encoded once, to a room's members."""
     return {"type": BROADCAST, "sender": sender, "text": protocol.encode(frame)}
+
+
+async def publish_to_room(layer: BaseChannelLayer, group: str, frame: dict[str, Any]) -> None:
+    """Send a frame to every member of a room's group."""
+    await layer.group_send(group, room_event(frame))
 
 
 class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
@@ -289,7 +295,7 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
 
     async def publish(self, frame: dict[str, Any]) -> None:
         """Send a frame to every member of the room, this connection included."""
-        await self.channel_layer.group_send(self.group, room_event(frame))
+        await publish_to_room(self.channel_layer, self.group, frame)
 
     async def broadcast(self, frame: dict[str, Any]) -> None:
         """Send a frame to every other member of the room, encoded once for all."""

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any
 
-from channels.layers import BaseChannelLayer, get_channel_layer
+from channels.layers import get_channel_layer
 
 from . import protocol
-from .consumers import EVICTED, room_event
+from .consumers import EVICTED, publish_to_room
 from .presence_feed import get_presence_feed
 from .presence_redis import Expired
 from .rooms import group_name
@@ -33,7 +32,7 @@ async def announce_expired(expired: Sequence[Expired]) -> None:
     for gone in expired:
         group = group_name(gone.room)
         await layer.group_discard(group, gone.member)
-        publish = functools.partial(_publish, layer, group)
+        publish = functools.partial(publish_to_room, layer, group)
         if not await feed.coalesce(
             room=gone.room,
             event="leave",
@@ -43,10 +42,6 @@ async def announce_expired(expired: Sequence[Expired]) -> None:
             noted=gone.noted,
         ):
             await publish(protocol.presence_frame(event="leave", name=gone.name, count=gone.count))
-
-
-async def _publish(layer: BaseChannelLayer, group: str, frame: dict[str, Any]) -> None:
-    await layer.group_send(group, room_event(frame))
 
 
 async def evict(members: Sequence[str]) -> None:

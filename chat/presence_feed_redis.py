@@ -19,13 +19,12 @@ Keys, under the registry's prefix:
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 
 import orjson
 
 from .presence_feed import DIFF_INTERVAL_SECONDS, Publish, diff_frame
-from .presence_redis import REDIS_ERRORS, RedisPresence
+from .presence_redis import REDIS_ERRORS, RedisPresence, lua_script
 from .tasks import stop_if_cancelled
 
 logger = logging.getLogger(__name__)
@@ -46,7 +45,7 @@ local entries = redis.call('LRANGE', pending, 0, -1)
 redis.call('DEL', pending)
 return {tonumber(redis.call('HGET', p .. 'counts', room) or '0'), entries}
 """
-TAKE = (_TAKE, hashlib.sha1(_TAKE.encode()).hexdigest())
+TAKE = lua_script(_TAKE)
 
 
 def _latest_events(entries: list[str]) -> dict[str, str]:

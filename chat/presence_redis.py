@@ -247,8 +247,13 @@ def _member_of(entry: str) -> str:
 
 
 # Each script by name: its source, and the SHA1 that EVALSHA runs it by.
+def lua_script(source: str) -> tuple[str, str]:
+    """A Lua script's source and the SHA1 that EVALSHA runs it by (see `run_script`)."""
+    return source, hashlib.sha1(source.encode()).hexdigest()
+
+
 _SCRIPTS = {
-    name: (source, hashlib.sha1(source.encode()).hexdigest())
+    name: lua_script(source)
     for name, source in (
         ("claim", _CLAIM),
         ("release", _RELEASE),
