@@ -27,8 +27,11 @@ run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
+# ruff, and the layer contract of pyproject.toml (import-linter): no import
+# circle, arrows pointing down only.
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 # The browser tests drive the system's Chromium and the Redis tests start
 # their own redis-server, both installed here when missing; the suite includes

@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from websockets.asyncio.client import connect
 
-from chat.tests import servers
-from chat.tests.redis_server import RedisServer
+from chat.testing import servers
+from chat.testing.redis_server import RedisServer
 
 # Every wait of a step ends by then; a slower step counts as failed.
 STEP_DEADLINE_SECONDS = 120.0

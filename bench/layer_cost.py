@@ -2,8 +2,8 @@
 
     .venv/bin/python -m bench.layer_cost [--members 1 50 500] [--messages 20000] [--rounds 3]
 
-For each room size N, the in-process layer (chat.layers) and the Redis layer
-(chat.layers_redis, on a throw-away redis-server on a free loopback port)
+For each room size N, the in-process layer (chat.layers.memory) and the Redis layer
+(chat.layers.redis, on a throw-away redis-server on a free loopback port)
 each relay `--messages` group events to N member tasks of this process, which
 read them as a room's consumers do (through the layer's `receiver` when it
 has one). One event per turn of the event loop, as when a server's members
@@ -29,9 +29,9 @@ from typing import Any
 import uvloop
 
 from chat.dispatch import Source, channel_receiver
-from chat.layers import ChatChannelLayer
-from chat.layers_redis import ChatRedisChannelLayer
-from chat.tests.redis_server import RedisServer
+from chat.layers.memory import ChatChannelLayer
+from chat.layers.redis import ChatRedisChannelLayer
+from chat.testing.redis_server import RedisServer
 
 GROUP = "bench"
 EVENT = {"type": "chat.broadcast", "text": '{"type":"message","message":"' + "x" * 80 + '"}'}

@@ -1,6 +1,6 @@
 """Compare the Redis channel layers on the chat's traffic, on a throwaway Redis.
 
-channels-redis's two layers and ours (chat.layers_redis.ChatRedisChannelLayer).
+channels-redis's two layers and ours (chat.layers.redis.ChatRedisChannelLayer).
 
     .venv/bin/python bench/redis_layers.py [--members 50] [--messages 1000]
 
@@ -35,10 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from channels_redis.core import RedisChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer
-from redis.exceptions import RedisError
 
-from chat.layers_redis import UNAVAILABLE_EVENT, ChatRedisChannelLayer
-from chat.tests.redis_server import RedisServer
+from chat.events import UNAVAILABLE as UNAVAILABLE_EVENT
+from chat.layers.redis import ChatRedisChannelLayer
+from chat.redis.errors import REDIS_ERRORS
+from chat.testing.redis_server import RedisServer
 
 LAYERS: dict[str, Any] = {
     "RedisChannelLayer": RedisChannelLayer,
@@ -46,8 +47,8 @@ LAYERS: dict[str, Any] = {
     "ChatRedisChannelLayer": ChatRedisChannelLayer,
 }
 GROUP = "chat.bench"
-# What a Redis outage raises in a layer call (as in chat.presence_redis).
-OUTAGE = (RedisError, OSError, TimeoutError)
+# What a Redis outage raises in a layer call, a deadline included.
+OUTAGE = (*REDIS_ERRORS, TimeoutError)
 # How long receivers may take to catch up before the rest counts as lost.
 DRAIN_SECONDS = 10.0
 # A send that takes longer than this during the outage counts as failed.

@@ -35,7 +35,7 @@ from typing import Any
 import psutil
 import uvloop
 
-from chat.tests.servers import migrate, server_env
+from chat.testing.servers import migrate, server_env
 
 from . import report
 from .designs import DESIGNS

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-from chat.tests.servers import HOST, PROJECT_DIR, ServerProcess, command, free_port
+from chat.testing.servers import HOST, PROJECT_DIR, ServerProcess, command, free_port
 
 REDIS_START_TIMEOUT = 10.0
 # A server is idle once it uses less than this share of its core over a probe.

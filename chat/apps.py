@@ -1,7 +1,9 @@
 from django.apps import AppConfig
 
 
-class ChatConfig(AppConfig):
+class ChatAppConfig(AppConfig):
+    """The chat app: its system checks are registered when Django is ready."""
+
     name = "chat"
     verbose_name = "Chat"
     default_auto_field = "django.db.models.BigAutoField"

@@ -5,13 +5,13 @@ from django.core.checks import Error, Tags, Warning, register
 
 IN_PROCESS_LAYERS = {
     "channels.layers.InMemoryChannelLayer",
-    "chat.layers.ChatChannelLayer",
+    "chat.layers.memory.ChatChannelLayer",
 }
 # Layers whose group memberships last until the member leaves: in the
 # process, dying with it (nothing in Redis to outlive it or to expire).
 NON_EXPIRING_LAYERS = {
-    "chat.layers.ChatChannelLayer",
-    "chat.layers_redis.ChatRedisChannelLayer",
+    "chat.layers.memory.ChatChannelLayer",
+    "chat.layers.redis.ChatRedisChannelLayer",
 }
 
 

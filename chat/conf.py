@@ -18,6 +18,7 @@ from types import MappingProxyType
 
 from channels.db import database_sync_to_async
 
+from . import defaults
 from .models import ChatSettings, Room
 
 # SPEC: a change is applied by every process within 5 s. Reloading every 2 s
@@ -35,13 +36,13 @@ class RoomStatus(Enum):
 class ChatConfig:
     """An immutable snapshot of ChatSettings and the rooms' open flags."""
 
-    max_name_length: int = 32
-    max_message_length: int = 2000
-    rate_limit_per_second: float = 5.0
-    rate_limit_burst: int = 10
-    typing_interval_seconds: float = 2.0
-    allow_adhoc_rooms: bool = True
-    banner: str = ""
+    max_name_length: int = defaults.MAX_NAME_LENGTH
+    max_message_length: int = defaults.MAX_MESSAGE_LENGTH
+    rate_limit_per_second: float = defaults.RATE_LIMIT_PER_SECOND
+    rate_limit_burst: int = defaults.RATE_LIMIT_BURST
+    typing_interval_seconds: float = defaults.TYPING_INTERVAL_SECONDS
+    allow_adhoc_rooms: bool = defaults.ALLOW_ADHOC_ROOMS
+    banner: str = defaults.BANNER
     rooms: Mapping[str, bool] = field(default_factory=lambda: MappingProxyType({}))
 
     def room_status(self, slug: str) -> RoomStatus:

@@ -1,7 +1,8 @@
 """The chat's WebSocket consumer: one instance per connection.
 
 Thin on purpose: parsing and validation live in `protocol`, limits in
-`ratelimit`, names in `presence`, settings in `conf`. A connection joins its
+`ratelimit`, names in `presence`, settings in `conf`, the channel-layer
+events in `events`; only chat.routing imports this module. A connection joins its
 room's group on its first valid `message` or `join` and from then on relays
 through the channel layer to the other members.
 """
@@ -15,18 +16,17 @@ from typing import Any
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from channels.layers import BaseChannelLayer
 from django.conf import settings
 
-from . import protocol
+from . import events, protocol
 from .conf import ChatConfig, RoomStatus, get_config
 from .dispatch import LeanDispatchMixin
 from .ids import new_message_id, now_ms
 from .presence import Claim, get_presence
-from .presence_feed import get_presence_feed
-from .presence_redis import REDIS_ERRORS
+from .presence.announce import announce
 from .protocol import JoinFrame, MessageFrame, PingFrame, ProtocolError, TypingFrame
 from .ratelimit import EventWindow, TokenBucket
+from .redis.errors import REDIS_ERRORS
 from .rooms import DEFAULT_ROOM, group_name
 
 logger = logging.getLogger(__name__)
@@ -34,23 +34,6 @@ logger = logging.getLogger(__name__)
 # SPEC: a connection sending over 50 malformed frames in 10 s is closed.
 ERROR_LIMIT = 50
 ERROR_WINDOW_SECONDS = 10.0
-
-# The one event type sent through the channel layer: an already encoded
-# frame for every member of the group except its sender.
-BROADCAST = "chat.broadcast"
-# Sent to one member whose presence expired while it was still connected.
-EVICTED = "chat.evicted"
-
-
-def room_event(frame: dict[str, Any], *, sender: str = "") -> dict[str, Any]:
-    """The channel-layer event carrying `frame`, encoded once, to a room's members."""
-    return {"type": BROADCAST, "sender": sender, "text": protocol.encode(frame)}
-
-
-async def publish_to_room(layer: BaseChannelLayer, group: str, frame: dict[str, Any]) -> None:
-    """Send a frame to every member of a room's group."""
-    await layer.group_send(group, room_event(frame))
-
 
 class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
     """A member of one room, from handshake to disconnect."""
@@ -63,13 +46,12 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         self.closing = False
         self.accepted = False
         self.presence = get_presence()
-        self.presence_feed = get_presence_feed()
         self.bucket: TokenBucket | None = None
         self.errors = EventWindow(limit=ERROR_LIMIT, seconds=ERROR_WINDOW_SECONDS)
         self.last_typing = -math.inf
 
     async def __call__(self, scope, receive, send) -> None:
-        """Run the consumer; whatever ends it, free the name and tell the room."""
+        """Run the consumer; a Redis outage closes it with a code the page retries."""
         try:
             await super().__call__(scope, receive, send)
         except REDIS_ERRORS as error:
@@ -81,11 +63,14 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
             if not self.accepted:
                 await self.accept()
             await self.close_with(protocol.CLOSE_UNAVAILABLE)
-        finally:
-            await self.leave()
 
     async def dispatch_ended(self) -> None:
-        """Leave the room before the channel is forgotten: nothing queues for it after."""
+        """The one way out: leave the room before the channel is forgotten.
+
+        Runs whatever ended the consumer (the socket closed, a handler
+        raised, the server cancelled it), so no name or presence entry
+        outlives its connection; and nothing queues for the channel after.
+        """
         await self.leave()
         await super().dispatch_ended()
 
@@ -104,7 +89,7 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
             await self.close_with(protocol.CLOSE_ROOM_CLOSED)
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
-        """The socket is gone: leave the room and stop.
+        """The socket is gone: stop (`dispatch_ended` leaves the room).
 
         Channels' own version also hops to a thread to close stale database
         connections (`aclose_old_connections`), once per disconnect, which a
@@ -112,12 +97,7 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         database work goes through `database_sync_to_async`, which does that
         itself (see LeanDispatchMixin).
         """
-        await self.disconnect(message["code"])
         raise StopConsumer()
-
-    async def disconnect(self, code: int) -> None:
-        """The socket is gone: leave the room."""
-        await self.leave()
 
     async def receive(
         self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
@@ -287,19 +267,21 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
             logger.warning("%s left %s while Redis was unavailable: %s", name, self.room, error)
 
     async def announce(self, *, event: str, name: str, count: int, noted: bool) -> None:
-        """Tell the others of a join or leave; large rooms hear a coalesced diff."""
-        if not await self.presence_feed.coalesce(
-            room=self.room, event=event, name=name, count=count, publish=self.publish, noted=noted
-        ):
-            await self.broadcast(protocol.presence_frame(event=event, name=name, count=count))
-
-    async def publish(self, frame: dict[str, Any]) -> None:
-        """Send a frame to every member of the room, this connection included."""
-        await publish_to_room(self.channel_layer, self.group, frame)
+        """Tell the others of this member's join or leave."""
+        await announce(
+            feed=self.presence.feed,
+            layer=self.channel_layer,
+            room=self.room,
+            event=event,
+            name=name,
+            count=count,
+            noted=noted,
+            sender=self.channel_name,
+        )
 
     async def broadcast(self, frame: dict[str, Any]) -> None:
         """Send a frame to every other member of the room, encoded once for all."""
-        await self.channel_layer.group_send(self.group, room_event(frame, sender=self.channel_name))
+        await events.publish(self.channel_layer, self.group, frame, sender=self.channel_name)
 
     async def chat_broadcast(self, event: dict[str, Any]) -> None:
         """A frame from the room: pass it on unless this connection sent it."""

@@ -27,7 +27,7 @@ from channels.layers import get_channel_layer
 
 Event = dict[str, Any]
 # What reads a source: the next event, or an awaitable of it (a source that
-# has an event at hand returns it without a coroutine: chat.layers).
+# has an event at hand returns it without a coroutine: chat.layers.memory).
 Source = Callable[[], Event | Awaitable[Event]]
 Dispatch = Callable[[Event], Awaitable[None]]
 
@@ -159,15 +159,15 @@ def _handler_name(event_type: str | None) -> str:
 
 
 def channel_receiver(layer: Any, channel: str) -> Source:
-    """What reads `channel`'s events: the layer's own `receiver` if it has one.
+    """What reads `channel`'s events: the layer's own reader if it declares one.
 
-    A layer may offer `receiver(channel)`, read without a coroutine per
-    event and closed when the consumer is done (chat.layers); any other
-    layer is read through its `receive`, as Channels reads it.
+    A layer with "receiver" in its `extensions` offers `receiver(channel)`,
+    read without a coroutine per event and closed when the consumer is done
+    (chat.layers.memory); any other layer is read through its `receive`, as
+    Channels reads it.
     """
-    receiver = getattr(layer, "receiver", None)
-    if receiver is not None:
-        return receiver(channel)
+    if "receiver" in layer.extensions:
+        return layer.receiver(channel)
     return functools.partial(layer.receive, channel)
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from channels.layers import get_channel_layer
-from redis.exceptions import RedisError
 
 from .presence import get_presence
+from .redis.errors import REDIS_ERRORS
 
 # A probe that takes longer than this counts as down: a load balancer's
 # health check must get an answer, not hang with the broken dependency.
@@ -17,9 +17,8 @@ PROBE_TIMEOUT_SECONDS = 2.0
 async def check_channel_layer() -> None:
     """Send a message to a fresh channel and read it back, through Redis if the layer uses it."""
     layer = get_channel_layer()
-    roundtrip = getattr(layer, "roundtrip", None)
-    if roundtrip is not None:
-        await roundtrip()
+    if "roundtrip" in layer.extensions:
+        await layer.roundtrip()
         return
     # The default prefix on purpose: channels-redis reads every process-local
     # channel of one prefix through a single receive loop, and a loop that a
@@ -35,15 +34,15 @@ async def probe() -> dict[str, str]:
     """Each dependency's state, "ok" or the reason it failed."""
     results: dict[str, str] = {}
     checks = {"channel_layer": check_channel_layer()}
-    ping = getattr(get_presence(), "ping", None)
-    if ping is not None:
-        checks["redis"] = ping()
+    presence = get_presence()
+    if "ping" in presence.extensions:
+        checks["redis"] = presence.ping()
     for name, check in checks.items():
         try:
             await asyncio.wait_for(check, PROBE_TIMEOUT_SECONDS)
         except TimeoutError:
             results[name] = f"no answer within {PROBE_TIMEOUT_SECONDS:g} s"
-        except (OSError, RedisError, RuntimeError) as error:
+        except (*REDIS_ERRORS, RuntimeError) as error:
             results[name] = f"{type(error).__name__}: {error}"
         else:
             results[name] = "ok"

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
+from . import defaults
 from .rooms import ROOM_SLUG_RE
 
 # A chat message must fit, JSON-escaped, in one 64 KiB frame.
@@ -19,36 +20,37 @@ class ChatSettings(models.Model):
     SINGLETON_PK = 1
 
     max_name_length = models.PositiveIntegerField(
-        default=32,
+        default=defaults.MAX_NAME_LENGTH,
         validators=[MinValueValidator(1), MaxValueValidator(MAX_NAME_LENGTH_CEILING)],
         help_text="Longest name, in characters, after trimming white space.",
     )
     max_message_length = models.PositiveIntegerField(
-        default=2000,
+        default=defaults.MAX_MESSAGE_LENGTH,
         validators=[MinValueValidator(1), MaxValueValidator(MAX_MESSAGE_LENGTH_CEILING)],
         help_text="Longest chat message, in characters.",
     )
     rate_limit_per_second = models.FloatField(
-        default=5,
+        default=defaults.RATE_LIMIT_PER_SECOND,
         validators=[MinValueValidator(0), MaxValueValidator(1000)],
         help_text="Messages a connection may send each second on average; 0 turns the limit off.",
     )
     rate_limit_burst = models.PositiveIntegerField(
-        default=10,
+        default=defaults.RATE_LIMIT_BURST,
         validators=[MaxValueValidator(10_000)],
         help_text="Messages a connection may send at once before the average applies.",
     )
     typing_interval_seconds = models.FloatField(
-        default=2,
+        default=defaults.TYPING_INTERVAL_SECONDS,
         validators=[MinValueValidator(0), MaxValueValidator(60)],
         help_text="At most one 'is typing' event per member in this many seconds.",
     )
     allow_adhoc_rooms = models.BooleanField(
-        default=True,
+        default=defaults.ALLOW_ADHOC_ROOMS,
         help_text="Any valid room name opens a room; off: only rooms listed here exist.",
     )
     banner = models.TextField(
-        blank=True, max_length=500, help_text="Text shown at the top of the chat page."
+        blank=True,
+        max_length=500, help_text="Text shown at the top of the chat page."
     )
 
     class Meta:

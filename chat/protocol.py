@@ -169,7 +169,7 @@ def ack_frame(*, client_id: str, id: str, ts: int) -> dict[str, Any]:
 
 
 def joined_frame(*, room: str, name: str, members_json: str | bytes) -> dict[str, Any]:
-    """`members_json`: the names, a JSON array already encoded (chat.presence.Claim)."""
+    """`members_json`: the names, a JSON array already encoded (chat.presence.base.Claim)."""
     return {"type": "joined", "room": room, "name": name, "members": orjson.Fragment(members_json)}
 
 

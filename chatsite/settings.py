@@ -125,22 +125,32 @@ CHAT_PRESENCE_TTL_SECONDS = _env_seconds("CHAT_PRESENCE_TTL_SECONDS", 10.0)
 # room's burst must not overflow it.
 CHANNEL_CAPACITY = 1000
 
+# Who is in which room (chat.presence), beside the channel layer and on the
+# same store: in the process, or in Redis for every process.
+if REDIS_URL:
+    CHAT_PRESENCE = {
+        "BACKEND": "chat.presence.redis.RedisPresence",
+        "OPTIONS": {"url": REDIS_URL, "ttl": CHAT_PRESENCE_TTL_SECONDS},
+    }
+else:
+    CHAT_PRESENCE = {"BACKEND": "chat.presence.memory.LocalPresence"}
+
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             # One PUBLISH per message and process, fan-out in the process; it
             # closes its members with 4503 when it loses Redis. Its timeouts
-            # and pool are set in chat/layers_redis.py. docs/deploy.md has
+            # and pool are set in chat/layers/redis.py. docs/deploy.md has
             # channels-redis's RedisChannelLayer as the alternative, and why not.
-            "BACKEND": "chat.layers_redis.ChatRedisChannelLayer",
+            "BACKEND": "chat.layers.redis.ChatRedisChannelLayer",
             "CONFIG": {"url": REDIS_URL, "capacity": CHANNEL_CAPACITY},
         }
     }
 else:
     CHANNEL_LAYERS = {
         "default": {
-            # Not Channels' InMemoryChannelLayer: see chat/layers.py for why.
-            "BACKEND": "chat.layers.ChatChannelLayer",
+            # Not Channels' InMemoryChannelLayer: see chat/layers/memory.py for why.
+            "BACKEND": "chat.layers.memory.ChatChannelLayer",
             "CONFIG": {"capacity": CHANNEL_CAPACITY},
         }
     }

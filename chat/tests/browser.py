@@ -8,7 +8,7 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Locator, Page, Playwright, expect
 
-from chat.tests.servers import PROJECT_DIR
+from chat.testing.servers import PROJECT_DIR
 
 # The distribution's Chromium (`make test` installs it): Playwright's own
 # browser download is not reachable from every machine that runs the suite.

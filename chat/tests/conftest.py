@@ -11,11 +11,11 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
 from chat.conf import expire_config
-from chat.layers import ChatChannelLayer
+from chat.layers.memory import ChatChannelLayer
 from chat.presence import get_presence
-from chat.presence_redis import RedisPresence
-from chat.tests import servers
-from chat.tests.redis_server import RedisServer
+from chat.presence.redis import RedisPresence
+from chat.testing import servers
+from chat.testing.redis_server import RedisServer
 from chatsite.asgi import application
 
 # How long a test waits for a frame that must arrive, and how long it listens

@@ -22,7 +22,7 @@ GROUP = "chat.room"
 
 async def relay(members: int, messages: int) -> list[int]:
     from chat.dispatch import LeanDispatchMixin, channel_receiver, dispatch_from
-    from chat.layers import ChatChannelLayer
+    from chat.layers.memory import ChatChannelLayer
 
     class Member(LeanDispatchMixin):
         """What a room's event costs a consumer, up to the server's send."""

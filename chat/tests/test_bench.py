@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from chat.tests.servers import PROJECT_DIR
+from chat.testing.servers import PROJECT_DIR
 
 pytestmark = pytest.mark.server
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
-from chat.tests import servers
+from chat.testing import servers
 from chat.tests.browser import ChatPage, exactly, launch, save_screenshot
 
 pytestmark = pytest.mark.browser

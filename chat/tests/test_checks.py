@@ -40,7 +40,10 @@ def test_websocket_timeout_must_stay_below_group_expiry():
 
 def test_our_layers_keep_memberships_until_the_member_leaves():
     # Membership lives in the process and dies with it: nothing expires.
-    for backend in ("chat.layers.ChatChannelLayer", "chat.layers_redis.ChatRedisChannelLayer"):
+    for backend in (
+        "chat.layers.memory.ChatChannelLayer",
+        "chat.layers.redis.ChatRedisChannelLayer",
+    ):
         layers = {"default": {"BACKEND": backend, "CONFIG": {"group_expiry": 60}}}
         with override_settings(CHANNEL_LAYERS=layers, DAPHNE_WEBSOCKET_TIMEOUT=172800):
             assert check_group_expiry() == [], backend

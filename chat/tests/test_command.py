@@ -81,7 +81,7 @@ def test_exit_status_and_stderr_from_the_shell(server_database):
     import subprocess
     import sys
 
-    from chat.tests import servers
+    from chat.testing import servers
 
     env = servers.server_env(server_database)
     argv = [sys.executable, "manage.py", "chat_settings", "--set", "max_name_length=-3"]

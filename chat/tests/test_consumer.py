@@ -524,7 +524,7 @@ async def test_a_layer_that_lost_redis_closes_its_members_with_4503(connect):
     watcher = await connect()
     await watcher.join("Shiryu")
     await member.receive_type("presence")
-    # What chat.layers_redis sends every local channel when Redis fails.
+    # What chat.layers.redis sends every local channel when Redis fails.
     assert get_channel_layer().notify_all({"type": "layer.unavailable"}) == 2
     assert await member.closed_with() == protocol.CLOSE_UNAVAILABLE
     assert await watcher.closed_with() == protocol.CLOSE_UNAVAILABLE

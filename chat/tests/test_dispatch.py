@@ -108,12 +108,16 @@ async def test_a_cancellation_from_outside_stops_every_source():
     assert stopped == ["helper"]
 
 
-async def test_a_channel_is_read_through_the_layers_receiver_when_it_has_one():
+async def test_a_channel_is_read_through_the_layers_receiver_when_it_declares_one():
     class Layer:
+        extensions = ["groups"]
+
         async def receive(self, channel: str) -> dict:
             return {"type": "via.receive", "channel": channel}
 
     class LayerWithReceiver(Layer):
+        extensions = ["groups", "receiver"]
+
         def receiver(self, channel: str):
             async def receive_next() -> dict:
                 return {"type": "via.receiver", "channel": channel}

@@ -6,7 +6,7 @@ import gc
 import subprocess
 import sys
 
-from chat.tests.servers import PROJECT_DIR, server_env
+from chat.testing.servers import PROJECT_DIR, server_env
 
 MEMBERS = 4000
 MESSAGES = 20

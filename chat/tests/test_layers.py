@@ -8,7 +8,7 @@ import logging
 import pytest
 from channels.exceptions import ChannelFull
 
-from chat.layers import ChatChannelLayer
+from chat.layers.memory import ChatChannelLayer
 
 
 async def test_send_then_receive_in_order():

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 import redis.asyncio
 
-from chat import layers_redis
-from chat.layers_redis import UNAVAILABLE_EVENT, ChatRedisChannelLayer
-from chat.presence_redis import REDIS_ERRORS
-from chat.tests.redis_server import count_writes
+from chat.events import UNAVAILABLE as UNAVAILABLE_EVENT
+from chat.layers import redis as layers_redis
+from chat.layers.redis import ChatRedisChannelLayer
+from chat.redis.errors import REDIS_ERRORS
+from chat.testing.redis_server import count_writes
 
 pytestmark = pytest.mark.redis
 
@@ -183,7 +184,7 @@ async def test_membership_is_local(make_layer):
         one.receiver(there)
     with pytest.raises(ValueError):
         await one.receive(there)
-    # A dead process's member is discarded without complaint (chat.presence_events).
+    # A dead process's member is discarded without complaint (chat.presence.expiry).
     await one.group_discard(GROUP, there)
 
 

@@ -6,8 +6,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from chat.presence import LocalPresence, Presence, Release
-from chat.presence_redis import RedisPresence
+from chat.presence.base import Presence, Release
+from chat.presence.memory import LocalPresence
+from chat.presence.redis import RedisPresence
 
 
 @pytest.fixture(params=["local", pytest.param("redis", marks=pytest.mark.redis)])

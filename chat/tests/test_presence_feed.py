@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from chat.presence_feed import PresenceFeed, get_presence_feed
+from chat.presence import get_presence
+from chat.presence.memory import PresenceFeed
 
 
 class Published:
@@ -80,7 +81,7 @@ async def test_rooms_are_coalesced_separately():
 
 @pytest.mark.django_db(transaction=True)
 async def test_consumer_sends_a_diff_once_the_room_is_large(connect, monkeypatch):
-    feed = get_presence_feed()
+    feed = get_presence().feed
     monkeypatch.setattr(feed, "threshold", 2)
     monkeypatch.setattr(feed, "interval", 0.05)
     a, b, c = await connect(), await connect(), await connect()

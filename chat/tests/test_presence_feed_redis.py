@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from chat.presence_feed_redis import SharedPresenceFeed
+from chat.presence.redis import SharedPresenceFeed
 from chat.tests.test_presence_feed import Published
 
 pytestmark = pytest.mark.redis

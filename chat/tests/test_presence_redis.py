@@ -10,7 +10,8 @@ import pytest
 import redis
 
 from chat.presence import Release
-from chat.presence_redis import REDIS_ERRORS, Expired
+from chat.presence.base import Expired
+from chat.redis.errors import REDIS_ERRORS
 
 pytestmark = pytest.mark.redis
 

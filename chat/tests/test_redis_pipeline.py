@@ -12,8 +12,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from chat.redis_pipeline import RedisPipeline, open_connection
-from chat.tests.redis_server import count_writes
+from chat.redis.pipeline import RedisPipeline, open_connection
+from chat.testing.redis_server import count_writes
 
 pytestmark = pytest.mark.redis
 

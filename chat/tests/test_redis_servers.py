@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 from websockets.asyncio.client import connect as ws_connect
 
-from chat.tests import servers
-from chat.tests.wsclient import closed_code, recv, recv_type, send
+from chat.testing import servers
+from chat.testing.wsclient import closed_code, recv, recv_type, send
 
 pytestmark = [pytest.mark.redis, pytest.mark.server]
 

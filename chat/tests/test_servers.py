@@ -8,7 +8,7 @@ import pytest
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidStatus
 
-from chat.tests.wsclient import closed_code, recv, recv_type
+from chat.testing.wsclient import closed_code, recv, recv_type
 
 pytestmark = pytest.mark.server
 

@@ -2,7 +2,7 @@
 
 import asyncio
 
-from chat.tasks import stop_if_cancelled
+from chat.redis.errors import stop_if_cancelled
 
 
 async def test_cancellation_turned_into_an_error_still_stops_the_loop():

@@ -58,12 +58,12 @@ def test_healthz_ok(client):
 @pytest.mark.parametrize(
     ("backend", "config"),
     [
-        ("chat.layers_redis.ChatRedisChannelLayer", lambda url: {"url": url}),
+        ("chat.layers.redis.ChatRedisChannelLayer", lambda url: {"url": url}),
         ("channels_redis.core.RedisChannelLayer", lambda url: {"hosts": [url]}),
     ],
 )
 def test_healthz_503_when_the_layer_does_not_answer(client, backend, config):
-    from chat.tests.servers import free_port
+    from chat.testing.servers import free_port
 
     url = f"redis://127.0.0.1:{free_port()}/0"
     broken = {"default": {"BACKEND": backend, "CONFIG": config(url)}}

@@ -37,10 +37,10 @@ from typing import Any
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 
+from .. import events
+
 logger = logging.getLogger(__name__)
 
-# Queued once for a member that missed group events because its channel was full.
-OVERFLOW_EVENT = "layer.overflow"
 # Random bytes naming this layer's process in its channel names: 16 hex
 # digits, so that two of many processes never draw the same name.
 PROCESS_ID_BYTES = 8
@@ -49,7 +49,8 @@ PROCESS_ID_BYTES = 8
 class ChatChannelLayer(BaseChannelLayer):
     """Channels and groups of one process, for one event loop at a time."""
 
-    extensions = ["groups", "flush"]
+    # "receiver": read a channel through `receiver(channel)` (chat.dispatch).
+    extensions = ["groups", "flush", "receiver"]
 
     def __init__(
         self,
@@ -64,7 +65,7 @@ class ChatChannelLayer(BaseChannelLayer):
         self.group_expiry = group_expiry
         self.dropped = 0
         # Part of every channel name, so that a layer spanning processes
-        # (chat.layers_redis) can tell which process a channel lives in.
+        # (chat.layers.redis) can tell which process a channel lives in.
         self.process_id = os.urandom(PROCESS_ID_BYTES).hex()
         self._counter = itertools.count(1)
         self._queues: dict[str, deque[dict[str, Any]]] = {}
@@ -166,7 +167,7 @@ class ChatChannelLayer(BaseChannelLayer):
         self._overflowing.update(newly_full)
         for channel in newly_full:
             # One event past the capacity, once per overflow: the queue stays bounded.
-            self._queues[channel].append({"type": OVERFLOW_EVENT, "group": group})
+            self._queues[channel].append({"type": events.OVERFLOW, "group": group})
             logger.warning(
                 "channel %s of group %s is full (%d events): it misses %s events until it "
                 "catches up",

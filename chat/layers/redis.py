@@ -47,7 +47,6 @@ sent.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from collections import deque
@@ -63,18 +62,14 @@ from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .layers import PROCESS_ID_BYTES, ChannelReader, ChatChannelLayer
-from .redis_pipeline import RedisPipeline, open_connection
-from .tasks import stop_if_cancelled
+from .. import events
+from ..redis.loops import Backoff, PerLoop, keep_trying, stop
+from ..redis.pipeline import RedisPipeline, open_connection
+from .memory import PROCESS_ID_BYTES, ChannelReader, ChatChannelLayer
 
 logger = logging.getLogger(__name__)
-
-# Sent to every local channel when the subscriber lost Redis: what was
-# published meanwhile never reached this process's members.
-UNAVAILABLE_EVENT = "layer.unavailable"
 
 DEFAULT_PREFIX = "chat:layer:"
 # Redis commands here never block in Redis, so an answer slower than this
@@ -134,7 +129,9 @@ class _Connection:
 class ChatRedisChannelLayer(BaseChannelLayer):
     """Local channels and groups, relayed between processes by Redis pub/sub."""
 
-    extensions = ["groups", "flush"]
+    # "receiver": read a channel through `receiver(channel)` (chat.dispatch);
+    # "roundtrip": the health probe through Redis and back (chat.health).
+    extensions = ["groups", "flush", "receiver", "roundtrip"]
 
     def __init__(
         self,
@@ -156,7 +153,7 @@ class ChatRedisChannelLayer(BaseChannelLayer):
         self.process_id = self.local.process_id
         self._origin = self.process_id.encode()
         self._inbox = self._redis_channel("process", self.process_id)
-        self._conn: _Connection | None = None
+        self._conn = PerLoop(self._make_connection)
 
     # Names.
 
@@ -244,7 +241,7 @@ class ChatRedisChannelLayer(BaseChannelLayer):
     async def group_discard(self, group: str, channel: str) -> None:
         """Remove a channel; the last local member leaving unsubscribes the process."""
         await self.local.group_discard(group, channel)
-        if self.local.has_group(group) or self._conn is None:
+        if self.local.has_group(group) or self._conn.current is None:
             return
         conn = self._current()
         redis_channel = self._group_channel(group)
@@ -291,7 +288,7 @@ class ChatRedisChannelLayer(BaseChannelLayer):
         a round trip would let its own queue of room events grow by a whole
         room's traffic meanwhile (and overflow in a busy room). The pipeline
         sends the commands of one turn of the event loop in one write and
-        reads the replies in a task of its own (chat.redis_pipeline). A
+        reads the replies in a task of its own (chat.redis.pipeline). A
         publish raises only when Redis is known to be unreachable; if the
         connection fails, every local channel hears `layer.unavailable`
         (`_publisher_lost`).
@@ -303,7 +300,7 @@ class ChatRedisChannelLayer(BaseChannelLayer):
 
     async def _publisher_lost(self, error: BaseException) -> None:
         """The publishing connection failed: what it sent may not have reached Redis."""
-        reached = self.local.notify_all({"type": UNAVAILABLE_EVENT})
+        reached = self.local.notify_all({"type": events.UNAVAILABLE})
         logger.warning(
             "channel layer could not publish (%s: %s); told %d local channels",
             type(error).__name__,
@@ -315,35 +312,37 @@ class ChatRedisChannelLayer(BaseChannelLayer):
 
     @staticmethod
     async def _connect(conn: _Connection) -> Connection:
-        """A connection of its own for the subscriber, not from the pool (chat.redis_pipeline)."""
+        """A connection of its own for the subscriber, not from the pool (chat.redis.pipeline)."""
         return await open_connection(
             conn.client, setup_seconds=CONNECT_TIMEOUT_SECONDS + SOCKET_TIMEOUT_SECONDS
         )
 
+    def _make_connection(self, loop: asyncio.AbstractEventLoop) -> _Connection:
+        # Its pool is never used: it holds the settings of the two
+        # connections per process, the subscriber's and the publisher's.
+        client = Redis.from_url(
+            self.url,
+            socket_timeout=SOCKET_TIMEOUT_SECONDS,
+            socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            # No silent retry: a command that failed may or may not have
+            # reached Redis, and a PUBLISH sent twice would be delivered twice.
+            retry=Retry(NoBackoff(), 0),
+        )
+        conn = _Connection(loop=loop, client=client)
+        conn.publisher = RedisPipeline(
+            functools.partial(self._connect, conn),
+            reply_timeout=SOCKET_TIMEOUT_SECONDS,
+            on_lost=self._publisher_lost,
+            name="chat-layer-publish",
+        )
+        return conn
+
     def _current(self) -> _Connection:
-        """This loop's connection; redis.asyncio connections belong to the loop that made them."""
-        loop = asyncio.get_running_loop()
-        conn = self._conn
-        if conn is None or conn.loop is not loop:
-            # Its pool is never used: it holds the settings of the two
-            # connections per process, the subscriber's and the publisher's.
-            client = Redis.from_url(
-                self.url,
-                socket_timeout=SOCKET_TIMEOUT_SECONDS,
-                socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
-                # No silent retry: a command that failed may or may not have
-                # reached Redis, and a PUBLISH sent twice would be delivered twice.
-                retry=Retry(NoBackoff(), 0),
-            )
-            conn = self._conn = _Connection(loop=loop, client=client)
-            conn.publisher = RedisPipeline(
-                functools.partial(self._connect, conn),
-                reply_timeout=SOCKET_TIMEOUT_SECONDS,
-                on_lost=self._publisher_lost,
-                name="chat-layer-publish",
-            )
+        """This loop's connection, its subscriber running."""
+        conn = self._conn.get()
         if conn.subscriber is None or conn.subscriber.done():
-            conn.subscriber = loop.create_task(self._subscribe_forever(conn), name="chat-layer")
+            subscriber = self._subscribe_forever(conn)
+            conn.subscriber = conn.loop.create_task(subscriber, name="chat-layer")
         return conn
 
     async def _subscribe(self, conn: _Connection, redis_channel: bytes) -> asyncio.Future[None]:
@@ -368,23 +367,18 @@ class ChatRedisChannelLayer(BaseChannelLayer):
 
     async def _subscribe_forever(self, conn: _Connection) -> None:
         """Read Redis for this process until cancelled; reconnect with backoff after a failure."""
-        backoff = BACKOFF_MIN_SECONDS
-        while True:
-            try:
-                await self._serve(conn)
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OSError) as error:
-                stop_if_cancelled()
-                was_up = await self._lost(conn, error)
-            except Exception as error:
-                stop_if_cancelled()
-                logger.exception("channel layer subscriber failed")
-                was_up = await self._lost(conn, error)
-            if was_up:
-                backoff = BACKOFF_MIN_SECONDS
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, BACKOFF_MAX_SECONDS)
+        backoff = Backoff(first=BACKOFF_MIN_SECONDS, most=BACKOFF_MAX_SECONDS)
+
+        async def lost(error: BaseException) -> None:
+            if await self._lost(conn, error):
+                backoff.reset()  # the first failure of an outage: retry soon
+
+        await keep_trying(
+            functools.partial(self._serve, conn),
+            what="channel layer subscriber",
+            pause=backoff.next,
+            on_failure=lost,
+        )
 
     async def _serve(self, conn: _Connection) -> None:
         """One connection's life: subscribe this process's channels, then read until it fails."""
@@ -505,7 +499,7 @@ class ChatRedisChannelLayer(BaseChannelLayer):
         conn.inflight.clear()
         conn.ready.clear()
         if was_up:
-            reached = self.local.notify_all({"type": UNAVAILABLE_EVENT})
+            reached = self.local.notify_all({"type": events.UNAVAILABLE})
             logger.warning(
                 "channel layer lost Redis (%s: %s); told %d local channels",
                 type(error).__name__,
@@ -520,7 +514,7 @@ class ChatRedisChannelLayer(BaseChannelLayer):
         """Forget every local channel and group and their subscriptions (tests)."""
         groups = self.local.groups()
         await self.local.flush()
-        conn = self._conn
+        conn = self._conn.current
         if conn is None or not groups:
             return
         async with conn.commands:
@@ -532,12 +526,9 @@ class ChatRedisChannelLayer(BaseChannelLayer):
 
     async def close(self) -> None:
         """Stop the subscriber and close the connections (tests, shutdown)."""
-        conn, self._conn = self._conn, None
+        conn = self._conn.take()
         if conn is None:
             return
-        if conn.subscriber is not None:
-            conn.subscriber.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await conn.subscriber
+        await stop(conn.subscriber)
         await conn.publisher.aclose()
         await conn.client.aclose()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import redis
 
-from chat.tests.servers import HOST, STOP_TIMEOUT, free_port, wait_until_ready
+from chat.testing.servers import HOST, STOP_TIMEOUT, free_port, wait_until_ready
 
 # redis-server starts in milliseconds; a loaded machine gets some slack.
 START_TIMEOUT = 10.0

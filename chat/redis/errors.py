@@ -1,6 +1,12 @@
-"""Helpers for the background loops that keep retrying Redis."""
+"""What a Redis outage raises, and how a loop that catches it stays cancellable."""
 
 import asyncio
+
+from redis.exceptions import RedisError
+
+# What a Redis outage raises: redis-py's own errors, and the OS's when a
+# socket breaks underneath it.
+REDIS_ERRORS = (RedisError, OSError)
 
 
 def stop_if_cancelled() -> None:

@@ -1,0 +1,40 @@
+"""The channel-layer event contract: what travels between a room's members and processes.
+
+A leaf module: the consumer handles these events, the presence sweep and the
+layers send them, and none of them needs to import another to agree on a name.
+Events carry plain data only (no model instances, no datetimes), so every
+layer can serialise them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.layers import BaseChannelLayer
+
+from . import protocol
+
+# An already encoded frame for every member of a group except its sender
+# (`sender` is a channel name, or "" for nobody): encoded once, not per member.
+BROADCAST = "chat.broadcast"
+# To one member whose presence expired while it was still connected: close
+# with 4503, so that the page rejoins.
+EVICTED = "chat.evicted"
+# Queued once, past the capacity, for a member whose channel was full and
+# missed group events (chat.layers.memory): it closes with 4029.
+OVERFLOW = "layer.overflow"
+# To every channel of a process whose Redis layer lost Redis: what was
+# published meanwhile never reached it (chat.layers.redis): close with 4503.
+UNAVAILABLE = "layer.unavailable"
+
+
+def room_event(frame: dict[str, Any], *, sender: str = "") -> dict[str, Any]:
+    """The BROADCAST event carrying `frame` to a room's members, but `sender`."""
+    return {"type": BROADCAST, "sender": sender, "text": protocol.encode(frame)}
+
+
+async def publish(
+    layer: BaseChannelLayer, group: str, frame: dict[str, Any], *, sender: str = ""
+) -> None:
+    """Send a frame to every member of a room's group but `sender` (default: everyone)."""
+    await layer.group_send(group, room_event(frame, sender=sender))

@@ -1,0 +1,60 @@
+-- Functions shared by the registry's scripts; each script is this file, then its own.
+local p = ARGV[1]
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function holder(held)
+  local tab = string.find(held, '\t', 1, true)
+  return string.sub(held, 1, tab - 1), string.sub(held, tab + 1)
+end
+
+-- The names in join order as stored: a newline before each and after the last.
+local function members(room)
+  return redis.call('GET', p .. 'names:' .. room) or ''
+end
+
+local function remove_name(room, name)
+  local nkey = p .. 'names:' .. room
+  local names = redis.call('GET', nkey)
+  if not names then return end
+  local at = string.find(names, '\n' .. name .. '\n', 1, true)
+  if not at then return end
+  names = string.sub(names, 1, at) .. string.sub(names, at + #name + 2)
+  if names == '\n' then
+    redis.call('DEL', nkey)
+  else
+    redis.call('SET', nkey, names)
+  end
+end
+
+-- Add a join ('+') or leave ('-') to the room's next diff if the room is
+-- large or a diff is pending: 1 if it did, 0 if the event is to be sent now.
+local function note(room, mark, name, count, above, pending_ms)
+  local pending = p .. 'diff:' .. room
+  if count <= tonumber(above) and redis.call('EXISTS', pending) == 0 then return 0 end
+  redis.call('RPUSH', pending, mark .. name)
+  redis.call('PEXPIRE', pending, pending_ms)
+  return 1
+end
+
+-- Free `key` in `room` if `member` holds it: its name and the count after,
+-- or nil if somebody else (or nobody) holds it.
+local function drop(room, key, member)
+  local hkey = p .. 'room:' .. room
+  local held = redis.call('HGET', hkey, key)
+  if not held then return nil end
+  local owner, name = holder(held)
+  if owner ~= member then return nil end
+  redis.call('HDEL', hkey, key)
+  remove_name(room, name)
+  redis.call('ZREM', p .. 'deadlines', room .. '\t' .. key .. '\t' .. member)
+  local count = redis.call('HINCRBY', p .. 'counts', room, -1)
+  if count <= 0 then
+    redis.call('HDEL', p .. 'counts', room)
+    count = 0
+  end
+  return name, count
+end

@@ -1,0 +1,2 @@
+-- ARGV: prefix, room -> the names in join order.
+return members(ARGV[2])

@@ -1,0 +1,371 @@
+"""The Redis presence backend: the name registry and the presence diffs of every process.
+
+Each claim is one Lua script, so two processes racing for a name cannot both
+win. Every entry carries a deadline (Redis's own clock, so the processes'
+clocks do not matter) that its process pushes forward while the member is
+connected. A process killed with SIGKILL stops refreshing, and whichever
+process next runs the sweep script removes the dead entries and gets them
+back, exactly once, to announce their `presence leave`.
+
+Keys, under PREFIX (<json> is a name encoded as a JSON string, quotes included):
+  room:<room>   hash   name key -> "<member>\\t<json>"  (who holds a name)
+  names:<room>  string "\n<json>\n<json>\n..."            (members in join order)
+  deadlines     zset   "<room>\\t<name key>\\t<member>" by deadline in ms
+  counts        hash   room -> members                   (rooms with members)
+  diff:<room>   list   "+<json>" (join) or "-<json>" (leave) (the room's next diff)
+  diff-sent:<room>  string  exists for an interval after a diff was taken
+
+A join or leave of a room with more than `coalesce_above` members, or of a
+room whose next diff is pending, goes into `diff:<room>` in the same script
+that claims or frees the name, and the caller is told so (`noted`): one
+round trip per join in a reconnect storm, and no event of a member can
+overtake the diff that holds its earlier one. `SharedPresenceFeed` sends
+the diffs, one per room and interval for all the processes (see its doc).
+
+Every claim answers with the room's member list, so in a reconnect storm of
+N members Redis hands out N lists: `names:<room>` keeps the list as one
+ready string, which a claim appends to and returns, a copy of bytes rather
+than N names gathered one by one (837 µs a claim at 2,500 members when it
+was a sorted set read back per claim). The names in it are JSON already, so
+the list becomes the `joined` frame's array by turning newlines into commas,
+without being split into N strings and encoded again. JSON escapes control
+characters (and a name has none, SPEC), so a newline is never part of one.
+
+Scripts build key names from their arguments, so this needs one Redis, not a
+Redis Cluster.
+
+The scripts are files in lua/ beside this module: each registry script is
+lua/lib.lua followed by its own file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import orjson
+from redis.asyncio import Redis
+
+from ..redis.errors import REDIS_ERRORS, stop_if_cancelled
+from ..redis.loops import PerLoop, keep_trying, stop
+from ..redis.pipeline import RedisPipeline, open_connection
+from ..redis.scripts import LuaScript
+from . import expiry
+from .base import (
+    COALESCE_ABOVE_MEMBERS,
+    DIFF_INTERVAL_SECONDS,
+    Claim,
+    EvictedHandler,
+    Expired,
+    ExpiredHandler,
+    Publish,
+    Release,
+    diff_frame,
+    name_key,
+)
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "chat:presence:"
+# Production default; settings.CHAT_PRESENCE_TTL_SECONDS overrides it.
+DEFAULT_TTL_SECONDS = 10.0
+# Refresh and sweep four times per TTL: a process may miss three beats (a
+# long GC pause, a busy loop) before its members are taken for dead.
+BEATS_PER_TTL = 4
+# Entries per script call, so that one call never holds Redis for long.
+BATCH = 500
+# A room's pending diff outlives every process that could send it by this
+# many intervals at most (all of them died between two sends): long enough
+# for a sender to ride out a few failed attempts, short enough that nobody
+# hears of stale joins long after.
+PENDING_INTERVALS = 10
+# Presence commands never block in Redis, so a connection that answers
+# nothing for this long is dead; the connect timeout keeps a down Redis from
+# hanging a join. All of a process's presence commands share one pipelined
+# connection (chat.redis.pipeline).
+SOCKET_TIMEOUT_SECONDS = 5.0
+CONNECT_TIMEOUT_SECONDS = 2.0
+
+_LUA = Path(__file__).with_name("lua")
+_LIB = (_LUA / "lib.lua").read_text()
+CLAIM, RELEASE, MEMBERS, REFRESH, SWEEP = (
+    LuaScript.load(_LUA, name, prelude=_LIB)
+    for name in ("claim", "release", "members", "refresh", "sweep")
+)
+TAKE_DIFF = LuaScript.load(_LUA, "take_diff")
+
+_MARKED_EVENTS = {"+": "join", "-": "leave"}
+
+
+def _entry(room: str, name: str, member: str) -> str:
+    return f"{room}\t{name_key(name)}\t{member}"
+
+
+def _names_json(reply: str) -> str:
+    """The scripts' `members()` ("\\n<json>\\n<json>\\n", or "") as a JSON array."""
+    return "[" + reply[1:-1].replace("\n", ",") + "]"
+
+
+def _member_of(entry: str) -> str:
+    return entry.rsplit("\t", 1)[1]
+
+
+@dataclass(eq=False)
+class _LoopState:
+    """What belongs to one event loop: its connection, upkeep task and members."""
+
+    # Holds the connection settings; its own pool is never used.
+    client: Redis
+    pipeline: RedisPipeline
+    held: set[str] = field(default_factory=set)
+    upkeep: asyncio.Task[None] | None = None
+
+
+class RedisPresence:
+    """The `Presence` registry in Redis, for any number of processes.
+
+    `on_expired` hears of the members of dead processes that this process's
+    sweep removed (by default the room hears their leaves, chat.presence.expiry);
+    `on_evicted` hears of this process's own members whose entries were swept
+    while they were still connected (the process stalled longer than the
+    TTL), so that they can be disconnected and rejoin.
+    """
+
+    extensions: ClassVar[list[str]] = ["ping", "shared"]
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        ttl: float = DEFAULT_TTL_SECONDS,
+        prefix: str = PREFIX,
+        on_expired: ExpiredHandler | None = None,
+        on_evicted: EvictedHandler | None = None,
+        upkeep: bool = True,
+        coalesce_above: int = COALESCE_ABOVE_MEMBERS,
+        diff_interval: float = DIFF_INTERVAL_SECONDS,
+    ) -> None:
+        self.url = url
+        self.ttl = ttl
+        # Passed to the scripts that note joins and leaves in diffs.
+        self._diff_args = (coalesce_above, int(diff_interval * PENDING_INTERVALS * 1000))
+        self.interval = ttl / BEATS_PER_TTL
+        self.prefix = prefix
+        self.feed = SharedPresenceFeed(self, interval=diff_interval)
+        self.on_expired = on_expired or functools.partial(expiry.announce_expired, feed=self.feed)
+        self.on_evicted = on_evicted or expiry.evict
+        self.run_upkeep = upkeep
+        self._state = PerLoop(self._make_state)
+
+    def _make_state(self, loop: asyncio.AbstractEventLoop) -> _LoopState:
+        client = Redis.from_url(
+            self.url, socket_connect_timeout=CONNECT_TIMEOUT_SECONDS, decode_responses=True
+        )
+        pipeline = RedisPipeline(
+            functools.partial(
+                open_connection,
+                client,
+                setup_seconds=CONNECT_TIMEOUT_SECONDS + SOCKET_TIMEOUT_SECONDS,
+            ),
+            reply_timeout=SOCKET_TIMEOUT_SECONDS,
+            name="chat-presence",
+        )
+        return _LoopState(client=client, pipeline=pipeline)
+
+    def _current(self) -> _LoopState:
+        """This loop's state, its upkeep running."""
+        state = self._state.get()
+        if self.run_upkeep and (state.upkeep is None or state.upkeep.done()):
+            state.upkeep = asyncio.get_running_loop().create_task(
+                keep_trying(
+                    self._upkeep_once, what="presence upkeep", pause=lambda: self.interval
+                ),
+                name="chat-presence-upkeep",
+            )
+        return state
+
+    async def run(self, script: LuaScript, *args: str | int) -> Any:
+        """Run one of this backend's scripts; its ARGV: the key prefix, then `args`."""
+        return await script.run(self._current().pipeline, self.prefix, *args)
+
+    # The Presence protocol.
+
+    async def claim(self, *, room: str, name: str, member: str) -> Claim:
+        ttl_ms = int(self.ttl * 1000)
+        encoded = orjson.dumps(name).decode()
+        reply = await self.run(
+            CLAIM, room, name_key(name), encoded, member, ttl_ms, *self._diff_args
+        )
+        if reply is None:
+            return Claim(members_json=None)
+        self._current().held.add(_entry(room, name, member))
+        count, names, noted = reply
+        return Claim(members_json=_names_json(names), count=int(count), noted=bool(noted))
+
+    async def release(self, *, room: str, name: str, member: str) -> Release | None:
+        # Stop refreshing first: if Redis is down now, the entry still expires.
+        self._current().held.discard(_entry(room, name, member))
+        reply = await self.run(RELEASE, room, name_key(name), member, *self._diff_args)
+        if reply is None:
+            return None
+        count, noted = reply
+        return Release(count=int(count), noted=bool(noted))
+
+    async def members(self, *, room: str) -> list[str]:
+        return orjson.loads(_names_json(await self.run(MEMBERS, room)))
+
+    async def counts(self) -> dict[str, int]:
+        flat = await self._current().pipeline.execute("HGETALL", self.prefix + "counts")
+        return {flat[i]: int(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+    async def ping(self) -> None:
+        """Raise unless Redis answers (the health probe)."""
+        await self._current().pipeline.execute("PING")
+
+    # Upkeep: keep this process's members alive, and bury other processes' dead.
+
+    async def refresh(self) -> list[str]:
+        """Push this process's deadlines forward; the members found gone (evicted)."""
+        state = self._current()
+        held = list(state.held)
+        ttl_ms = int(self.ttl * 1000)
+        gone: list[str] = []
+        for start in range(0, len(held), BATCH):
+            gone += await self.run(REFRESH, ttl_ms, *held[start : start + BATCH])
+        # A member released meanwhile is not evicted: it left by itself.
+        evicted = [entry for entry in gone if entry in state.held]
+        state.held.difference_update(evicted)
+        return [_member_of(entry) for entry in evicted]
+
+    async def sweep(self) -> list[Expired]:
+        """Remove every expired member; this process alone gets each one back."""
+        expired: list[Expired] = []
+        while True:
+            flat = await self.run(SWEEP, BATCH, *self._diff_args)
+            batch = [
+                Expired(
+                    room=flat[i],
+                    name=orjson.loads(flat[i + 1]),
+                    member=flat[i + 2],
+                    count=int(flat[i + 3]),
+                    noted=bool(flat[i + 4]),
+                )
+                for i in range(0, len(flat), 5)
+            ]
+            expired += batch
+            if len(batch) < BATCH:
+                return expired
+
+    async def _upkeep_once(self) -> None:
+        evicted = await self.refresh()
+        if evicted:
+            logger.warning("%d members of this process expired while connected", len(evicted))
+            await self.on_evicted(evicted)
+        expired = await self.sweep()
+        if expired:
+            logger.info("%d members of a lost process expired", len(expired))
+            await self.on_expired(expired)
+
+    async def aclose(self) -> None:
+        """Stop the upkeep and the diff senders, close the connections (tests, shutdown)."""
+        await self.feed.aclose()
+        state = self._state.take()
+        if state is None:
+            return
+        await stop(state.upkeep)
+        await state.pipeline.aclose()
+        await state.client.aclose()
+
+
+def _latest_events(entries: list[str]) -> dict[str, str]:
+    """Name -> its latest event, in the order of those events."""
+    events: dict[str, str] = {}
+    for entry in entries:
+        name = orjson.loads(entry[1:])
+        events.pop(name, None)
+        events[name] = _MARKED_EVENTS[entry[0]]
+    return events
+
+
+class SharedPresenceFeed:
+    """The `Feed` of every process on one Redis: sends what the registry noted.
+
+    Coalescing in each process alone (chat.presence.memory.PresenceFeed) would let
+    a room spread over P processes hear P diffs a second, and a process that
+    dies with thousands of members would have its survivors announce each
+    leave on its own. Instead the registry (RedisPresence) adds every
+    join and leave of a large room to one list in Redis, with the claim or
+    release itself, and every process that added to it runs a sender for the
+    room. A sender takes the list only if no diff of the room went out in the
+    last interval (a key with that expiry says when one did), so whichever
+    comes first sends everybody's events in one diff, and the others find the
+    list empty and stop.
+    """
+
+    def __init__(self, presence: RedisPresence, *, interval: float = DIFF_INTERVAL_SECONDS) -> None:
+        self.presence = presence
+        self.interval = interval
+        # room -> this process's sender of its diffs, while it has one.
+        self._senders: dict[str, asyncio.Task[None]] = {}
+
+    async def coalesce(
+        self, *, room: str, event: str, name: str, count: int, publish: Publish, noted: bool = False
+    ) -> bool:
+        """Make sure a noted event is sent in a diff; False for one to send now."""
+        if not noted:
+            return False
+        # A sender that found the list empty has left _senders before this
+        # runs if Redis emptied the list before the event was noted: the
+        # replies of the registry's one connection come back, and wake their
+        # awaiters, in the order Redis ran the commands. So no noted event is
+        # left without a sender.
+        loop = asyncio.get_running_loop()
+        sender = self._senders.get(room)
+        if sender is None or sender.done() or sender.get_loop() is not loop:
+            self._senders[room] = loop.create_task(
+                self._send(room, publish), name=f"chat-presence-diff-{room}"
+            )
+        return True
+
+    async def _send(self, room: str, publish: Publish) -> None:
+        """Send the room's pending events, one diff per interval, until none are left."""
+        interval_ms = int(self.interval * 1000)
+        delay = self.interval
+        while True:
+            await asyncio.sleep(delay)
+            delay = self.interval
+            try:
+                reply = await self.presence.run(TAKE_DIFF, room, interval_ms)
+            except REDIS_ERRORS as error:
+                stop_if_cancelled()
+                # The events stay in Redis; the next attempt sends them.
+                logger.warning("presence diff of %s: Redis unavailable: %s", room, error)
+                continue
+            if not reply:
+                # Sent, by this process or another. Synchronously, before any
+                # other awaiter of the connection runs (see coalesce).
+                if self._senders.get(room) is asyncio.current_task():
+                    del self._senders[room]
+                return
+            if len(reply) == 1:
+                delay = max(int(reply[0]), 1) / 1000
+                continue
+            count, entries = reply
+            try:
+                await publish(diff_frame(_latest_events(entries), count=int(count)))
+            except Exception:
+                # Taken from Redis, so lost: log it; the next diff goes on.
+                stop_if_cancelled()
+                logger.exception("could not send the presence diff of room %s", room)
+
+    async def aclose(self) -> None:
+        """Stop this process's senders (tests, shutdown); what they held stays in Redis."""
+        senders = list(self._senders.values())
+        self._senders.clear()
+        for sender in senders:
+            sender.cancel()
+        await asyncio.gather(*senders, return_exceptions=True)
