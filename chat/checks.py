@@ -1,7 +1,7 @@
 """System checks for a deployment of the chat."""
 
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import Tags, Warning, register
 
 IN_PROCESS_LAYERS = {
     "channels.layers.InMemoryChannelLayer",
@@ -19,16 +19,22 @@ def _layer_config() -> dict:
     return getattr(settings, "CHANNEL_LAYERS", {}).get("default", {})
 
 
-@register(Tags.compatibility, deploy=False)
+@register(Tags.compatibility, deploy=True)
 def check_channel_layer(app_configs=None, **kwargs) -> list:
-    """Production needs a layer that every process shares."""
-    backend = _layer_config().get("BACKEND", "")
-    if not settings.DEBUG and backend in IN_PROCESS_LAYERS:
+    """An in-process layer serves one process: say so where deployments are reviewed.
+
+    A warning of `check --deploy` only, never an error: one process without
+    Redis is a deployment in its own right (a classroom, a small team), and
+    an error would stop `migrate`, `runserver` and every other command.
+    """
+    if _layer_config().get("BACKEND", "") in IN_PROCESS_LAYERS:
         return [
-            Error(
-                "The channel layer is in-process while DEBUG is off.",
-                hint="Set REDIS_URL so that every server process shares rooms, names and presence.",
-                id="chat.E001",
+            Warning(
+                "The channel layer is in-process: this deployment cannot grow past one "
+                "server process.",
+                hint="Fine for one process. For several, set REDIS_URL so that they share "
+                "rooms, names and presence.",
+                id="chat.W002",
             )
         ]
     return []

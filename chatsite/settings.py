@@ -89,8 +89,11 @@ WSGI_APPLICATION = None
 ASGI_APPLICATION = "chatsite.asgi.application"
 
 DATABASES = {
-    "default": dj_database_url.config(
-        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+    "default": dj_database_url.parse(
+        # Set but blank (an unfilled line of an env file) means unset, as for
+        # REDIS_URL; dj_database_url.config() would return no ENGINE at all.
+        # Not a setting of its own: the error page would show its password.
+        os.environ.get("DATABASE_URL", "").strip() or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
         conn_max_age=0,
     )
 }

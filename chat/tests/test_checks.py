@@ -1,5 +1,6 @@
 """System checks for deployments."""
 
+from django.core.checks import run_checks
 from django.test import override_settings
 
 from chat.checks import check_channel_layer, check_group_expiry
@@ -17,13 +18,20 @@ def ids(messages) -> list[str]:
     return [message.id for message in messages]
 
 
-def test_in_process_layer_is_an_error_without_debug():
-    with override_settings(DEBUG=False, CHANNEL_LAYERS=IN_MEMORY):
-        assert ids(check_channel_layer()) == ["chat.E001"]
-    with override_settings(DEBUG=True, CHANNEL_LAYERS=IN_MEMORY):
-        assert check_channel_layer() == []
+def test_in_process_layer_is_a_deploy_warning_whatever_debug():
+    for debug in (False, True):
+        with override_settings(DEBUG=debug, CHANNEL_LAYERS=IN_MEMORY):
+            assert ids(check_channel_layer()) == ["chat.W002"]
     with override_settings(DEBUG=False, CHANNEL_LAYERS=REDIS):
         assert check_channel_layer() == []
+
+
+def test_in_process_layer_warns_only_in_check_deploy():
+    # One process without Redis is a deployment: commands that run the
+    # ordinary checks (migrate, runserver) must not even warn about it.
+    with override_settings(DEBUG=False, CHANNEL_LAYERS=IN_MEMORY):
+        assert "chat.W002" not in ids(run_checks())
+        assert "chat.W002" in ids(run_checks(include_deployment_checks=True))
 
 
 def test_websocket_timeout_must_stay_below_group_expiry():
@@ -50,7 +58,4 @@ def test_our_layers_keep_memberships_until_the_member_leaves():
 
 
 def test_project_settings_pass_the_checks():
-    # The test runner turns DEBUG off; the project's default run has it on.
-    with override_settings(DEBUG=True):
-        assert check_channel_layer() == []
-    assert check_group_expiry() == []
+    assert run_checks() == []

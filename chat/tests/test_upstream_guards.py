@@ -1,0 +1,339 @@
+"""Guards on the upstream internals the chat forks or leans on.
+
+chat.dispatch forks Channels' consumer loop, chat.redis_pipeline and
+chat.layers_redis drive redis-py connections below its public API, and
+chat.daphne_limits wraps autobahn's options as Daphne calls them. None of
+that is a promise upstream keeps between releases, so each borrowed function
+is pinned here by a SHA-256 of its source, recorded at the version in
+requirements.txt. An upgrade that changes one fails here, naming what of
+ours to re-check, instead of breaking the chat at run time.
+
+After re-checking our code against the new source, record the new hash
+that the failure prints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import re
+import textwrap
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+
+REQUIREMENTS = Path(__file__).resolve().parents[2] / "requirements.txt"
+
+
+@dataclass(frozen=True)
+class Borrowed:
+    """An upstream function (or class) whose source our code depends on."""
+
+    package: str  # the distribution, as pinned in requirements.txt
+    target: str  # "module:Qualified.name"
+    recheck: str  # what of ours to re-check when it changes
+    sha256: str  # of its dedented source at the pinned version
+
+
+# Both read replies under a deadline of their own, which cancels a read midway.
+REPLY_READERS = (
+    "chat.redis_pipeline.RedisPipeline._read and chat.layers_redis.ChatRedisChannelLayer._read"
+)
+
+BORROWED = (
+    # chat.dispatch.LeanDispatchMixin.__call__ is a fork of it: the same
+    # scope, channel_layer, channel_name and base_send, StopConsumer as a
+    # clean end, with dispatch_from in place of await_many_dispatch.
+    Borrowed(
+        "channels",
+        "channels.consumer:AsyncConsumer.__call__",
+        "chat.dispatch.LeanDispatchMixin.__call__",
+        "3ece9d59f86a0968b1a7f7905fef2009e73fdfd0bbd50d631af9cb93b8bf3db3",
+    ),
+    # chat.dispatch.dispatch_from keeps its contract: one dispatch at a time,
+    # a source read again only once its event was dispatched, the first
+    # exception ending every source.
+    Borrowed(
+        "channels",
+        "channels.utils:await_many_dispatch",
+        "chat.dispatch.dispatch_from",
+        "30ef889498560da3d72e6a695d2c17cf4a22b4948f2af6d53394343f4aace51d",
+    ),
+    # chat.dispatch.LeanDispatchMixin.dispatch replaces it: the same handler
+    # lookup and ValueError, without aclose_old_connections per event.
+    Borrowed(
+        "channels",
+        "channels.consumer:AsyncConsumer.dispatch",
+        "chat.dispatch.LeanDispatchMixin.dispatch",
+        "fb797181cb7cf3404effd4dc775a8ab1e663b0bc38f2137aacc913a6b2d2e478",
+    ),
+    # chat.dispatch._handler_name caches it per event type, so it must stay a
+    # pure function of message["type"].
+    Borrowed(
+        "channels",
+        "channels.consumer:get_handler_name",
+        "chat.dispatch._handler_name",
+        "c88c7b7d8763fb61b5864b9ee6eb442f1e3f9d5b42b4f7651622d8c33d384193",
+    ),
+    # chat.consumers.ChatConsumer.websocket_disconnect replaces it: no
+    # class-level `groups` to discard, no aclose_old_connections.
+    Borrowed(
+        "channels",
+        "channels.generic.websocket:AsyncWebsocketConsumer.websocket_disconnect",
+        "chat.consumers.ChatConsumer.websocket_disconnect",
+        "d3475e86825666a83934f751026e5ab652b7a410e25ff972ce8f4d1dc97a663c",
+    ),
+    # What LeanDispatchMixin.dispatch and ChatConsumer.websocket_disconnect
+    # skip: it must do nothing but close stale database connections.
+    Borrowed(
+        "channels",
+        "channels.db:aclose_old_connections",
+        "chat.dispatch.LeanDispatchMixin.dispatch and "
+        "chat.consumers.ChatConsumer.websocket_disconnect",
+        "9120822dad6c8e90011cafc1448976dafb0e37d810d925996cd7388bb18c0a3d",
+    ),
+    # Why skipping it is safe: database_sync_to_async (chat.conf's loader)
+    # closes stale connections around every call itself.
+    Borrowed(
+        "channels",
+        "channels.db:DatabaseSyncToAsync.thread_handler",
+        "chat.dispatch.LeanDispatchMixin (its docstring's claim) and chat.conf's loader",
+        "8b97cfbd730158326b249eb7c56c31959ebdadfffce88a1324c20c13c3b585f7",
+    ),
+    # chat.redis_pipeline.open_connection makes a connection as the pool
+    # does, connection_class(**connection_kwargs), with its own socket_timeout.
+    Borrowed(
+        "redis",
+        "redis.asyncio.connection:ConnectionPool.make_connection",
+        "chat.redis_pipeline.open_connection",
+        "0a1cc9a6e9028e7a6bb686a55fd820000a73c0a0fc92f29b8e179951defba1b2",
+    ),
+    # chat.redis_pipeline.open_connection reads the pool's connection_class
+    # and connection_kwargs, set here.
+    Borrowed(
+        "redis",
+        "redis.asyncio.connection:ConnectionPool.__init__",
+        "chat.redis_pipeline.open_connection",
+        "476bca35c08b0eadaf776c43835e44ff09385cd411ab42b3eb04adc07ff066be",
+    ),
+    # chat.redis_pipeline.open_connection: one call opens the socket and runs
+    # the handshake, under our deadline, and cleans up when it fails.
+    Borrowed(
+        "redis",
+        "redis.asyncio.connection:AbstractConnection.connect",
+        "chat.redis_pipeline.open_connection",
+        "bdb0a88e5a2e95d11a5122aede4c1e9304ef2998aaa133426b89a0f1e27f226f",
+    ),
+    # The body of connect(), for chat.redis_pipeline.open_connection likewise.
+    Borrowed(
+        "redis",
+        "redis.asyncio.connection:AbstractConnection.connect_check_health",
+        "chat.redis_pipeline.open_connection",
+        "1a1a1b0ee03e4bf0a61150c2393daba007aadacd79dc8158f45eb3d253bf4120",
+    ),
+    # disconnect(nowait=True) closes without waiting for the peer:
+    # chat.redis_pipeline.open_connection and RedisPipeline.reset,
+    # chat.layers_redis.ChatRedisChannelLayer._serve.
+    Borrowed(
+        "redis",
+        "redis.asyncio.connection:AbstractConnection.disconnect",
+        "chat.redis_pipeline.open_connection, RedisPipeline.reset and "
+        "chat.layers_redis.ChatRedisChannelLayer._serve",
+        "36b6660a7f786fc3dc203dd87183447aa69a1757a75b9c61c58285d85fbcd4c2",
+    ),
+    # chat.redis_pipeline.RedisPipeline._write: check_health=False writes with
+    # no PING first, and without a socket_timeout no task per write.
+    Borrowed(
+        "redis",
+        "redis.asyncio.connection:AbstractConnection.send_packed_command",
+        "chat.redis_pipeline.RedisPipeline._write",
+        "1469991c115a6e75913b7de4a17ae904cb9c2781b77f6b30dd7b3b3fc4395ec4",
+    ),
+    # chat.redis_pipeline.RedisPipeline._write packs a batch into one write.
+    Borrowed(
+        "redis",
+        "redis.asyncio.connection:AbstractConnection.pack_commands",
+        "chat.redis_pipeline.RedisPipeline._write",
+        "65c97d89f62484788d86e951a871b8cb77c40d7e14eda89703eb7844e980d277",
+    ),
+    # chat.layers_redis.ChatRedisChannelLayer._command: check_health=False
+    # reaches send_packed_command, so no health-check PING reads a reply
+    # meant for the subscriber.
+    Borrowed(
+        "redis",
+        "redis.asyncio.connection:AbstractConnection.send_command",
+        "chat.layers_redis.ChatRedisChannelLayer._command",
+        "f6818bdcce985dc0d7fa719bedd10cc5da331232f101e395d380a38544a0207d",
+    ),
+    # chat.redis_pipeline.RedisPipeline._read and
+    # chat.layers_redis.ChatRedisChannelLayer._read: with
+    # disconnect_on_error=False a read that our deadline cancels leaves the
+    # connection open; without a socket_timeout it sets no deadline of its own.
+    Borrowed(
+        "redis",
+        "redis.asyncio.connection:AbstractConnection.read_response",
+        REPLY_READERS,
+        "a58387e21da6c01d3288c05003af26f2b688e2770da2f8b116db45db73a3f84c",
+    ),
+    # The parser of every connection when hiredis is installed. The same two
+    # readers rely on a cancelled read losing nothing: what was received
+    # stays in the hiredis reader for the next read.
+    Borrowed(
+        "redis",
+        "redis._parsers.hiredis:_AsyncHiredisParser.read_response",
+        REPLY_READERS,
+        "1e36a321e6d7d2241788edc1bb6495e1f35313be75de3a64e97f462ca02ca45a",
+    ),
+    # The same: bytes go into the hiredis reader before the next await.
+    Borrowed(
+        "redis",
+        "redis._parsers.hiredis:_AsyncHiredisParser.read_from_socket",
+        REPLY_READERS,
+        "7372bc57b77e7a03ea1bcefdf1c6bb8b625abc511381be7cab8dc697255ff551",
+    ),
+    # chat.daphne_limits.install replaces setProtocolOptions on this class:
+    # it must inherit autobahn's, not define its own.
+    Borrowed(
+        "daphne",
+        "daphne.ws_protocol:WebSocketFactory",
+        "chat.daphne_limits.install",
+        "782de066fb4f53ee23fe74e99f83606324b0abc4b21d54eecd43974304104a51",
+    ),
+    # chat.daphne_limits.install: Daphne builds the factory here, after the
+    # application is loaded, and passes its size limits through
+    # setProtocolOptions, where our wrapper caps them.
+    Borrowed(
+        "daphne",
+        "daphne.server:Server.run",
+        "chat.daphne_limits.install",
+        "ab2afc417659bb1933c0265c6470a047fdd43809124f7d10b282c495ae761eb3",
+    ),
+    # chat.daphne_limits.install runs when `daphne` loads the ASGI
+    # application, which must come before Server.run.
+    Borrowed(
+        "daphne",
+        "daphne.cli:CommandLineInterface.run",
+        "chat.daphne_limits.install",
+        "5d9622a3fd4b24d81f8b739d4dbca8716ca520af84b257070a81c99186e4cd6c",
+    ),
+    # The same for `manage.py runserver`.
+    Borrowed(
+        "daphne",
+        "daphne.management.commands.runserver:Command.inner_run",
+        "chat.daphne_limits.install",
+        "d0f1aca1121ea7daed02e146268537c7c3265c14a30b75b0e8ac3deeabe33b11",
+    ),
+    # chat.daphne_limits.install wraps it: the option names
+    # maxMessagePayloadSize, maxFramePayloadSize and failByDrop.
+    Borrowed(
+        "autobahn",
+        "autobahn.websocket.protocol:WebSocketServerFactory.setProtocolOptions",
+        "chat.daphne_limits.install",
+        "10692636f6f89b194e3ff926ebb32b477ad802545c798f700ab3ba68788f35e3",
+    ),
+)
+
+# Not a source we hash, but the C reader that holds a cancelled read's bytes
+# (see _AsyncHiredisParser above).
+ALSO_PINNED = ("hiredis",)
+
+
+def pins() -> dict[str, str]:
+    """Distribution name -> version, from the `name==version` lines of requirements.txt."""
+    found = {}
+    for line in REQUIREMENTS.read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==(\S+)", line.strip())
+        if match:
+            found[canonical(match[1])] = match[2]
+    return found
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def resolve(target: str) -> object:
+    module_name, _, qualname = target.partition(":")
+    found: object = importlib.import_module(module_name)
+    for attribute in qualname.split("."):
+        found = getattr(found, attribute)
+    return found
+
+
+def source_sha256(obj: object) -> str:
+    """SHA-256 of the dedented source: a method hashes the same wherever it is indented."""
+    return hashlib.sha256(textwrap.dedent(inspect.getsource(obj)).encode()).hexdigest()
+
+
+def changed(borrowed: Borrowed) -> str | None:
+    """Why `borrowed` no longer is what our code was checked against; None if it is."""
+    pinned = pins().get(canonical(borrowed.package))
+    pin = f"pins {borrowed.package}=={pinned}" if pinned else f"does not pin {borrowed.package}"
+    where = f"in {borrowed.package} {version(borrowed.package)} (requirements.txt {pin})"
+    try:
+        digest = source_sha256(resolve(borrowed.target))
+    except (ImportError, AttributeError) as error:
+        return (
+            f"{borrowed.target} is gone {where}: {error}. "
+            f"Re-check {borrowed.recheck}, which relies on it."
+        )
+    if digest == borrowed.sha256:
+        return None
+    return (
+        f"{borrowed.target} {where} is not the source our code was checked against. "
+        f"Re-check {borrowed.recheck} against it (the comment on its entry in "
+        f"{Path(__file__).name} says what we rely on), then record its SHA-256: {digest}"
+    )
+
+
+@pytest.mark.parametrize("borrowed", BORROWED, ids=lambda borrowed: borrowed.target)
+def test_borrowed_source_is_the_one_checked(borrowed):
+    if (reason := changed(borrowed)) is not None:
+        pytest.fail(reason, pytrace=False)
+
+
+@pytest.mark.parametrize(
+    "package", sorted({borrowed.package for borrowed in BORROWED} | set(ALSO_PINNED))
+)
+def test_installed_version_is_the_pinned_one(package):
+    pinned = pins().get(canonical(package))
+    assert pinned is not None, f"requirements.txt must pin {package}: chat code leans on it"
+    assert version(package) == pinned, (
+        f"{package} {version(package)} is installed, requirements.txt pins {pinned}: "
+        "install the pins, or move the pin and re-check the guards in this file"
+    )
+
+
+def test_the_borrowed_objects_are_the_ones_in_use():
+    """The hashed objects are what runs: the parser, and the factory's options method."""
+    from autobahn.websocket.protocol import WebSocketServerFactory
+    from daphne.ws_protocol import WebSocketFactory
+    from redis._parsers.hiredis import _AsyncHiredisParser
+    from redis.asyncio.connection import Connection, DefaultParser
+
+    assert DefaultParser is _AsyncHiredisParser
+    assert Connection.read_response is resolve(
+        "redis.asyncio.connection:AbstractConnection.read_response"
+    )
+    # Daphne's factory, with chat.daphne_limits' wrapper (if installed) taken off.
+    options = inspect.unwrap(WebSocketFactory.setProtocolOptions)
+    assert options is WebSocketServerFactory.setProtocolOptions
+
+
+def test_a_changed_source_fails_naming_the_pin_and_what_to_recheck():
+    borrowed = BORROWED[0]
+    wrong = Borrowed(borrowed.package, borrowed.target, borrowed.recheck, "0" * 64)
+    reason = changed(wrong)
+    assert reason is not None
+    for part in (
+        borrowed.target,
+        f"{borrowed.package}=={pins()[canonical(borrowed.package)]}",
+        borrowed.recheck,
+        source_sha256(resolve(borrowed.target)),
+    ):
+        assert part in reason, (part, reason)
+    gone = Borrowed(borrowed.package, borrowed.target + "_gone", borrowed.recheck, "")
+    assert "is gone" in changed(gone)
