@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect as ws_connect
 
-from chat.tests import servers
-from chat.tests.wsclient import recv_type, send
+from chat.testing import servers
+from chat.testing.wsclient import recv_type, send
 
 pytestmark = pytest.mark.server
 

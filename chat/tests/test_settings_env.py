@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from chat.tests.servers import PROJECT_DIR
+from chat.testing.servers import PROJECT_DIR
 
 PRINT_DATABASE = (
     "import json; from django.conf import settings; "

@@ -1,7 +1,7 @@
 """Guards on the upstream internals the chat forks or leans on.
 
-chat.dispatch forks Channels' consumer loop, chat.redis_pipeline and
-chat.layers_redis drive redis-py connections below its public API, and
+chat.dispatch forks Channels' consumer loop, chat.redis.pipeline and
+chat.layers.redis drive redis-py connections below its public API, and
 chat.daphne_limits wraps autobahn's options as Daphne calls them. None of
 that is a promise upstream keeps between releases, so each borrowed function
 is pinned here by a SHA-256 of its source, recorded at the version in
@@ -40,7 +40,7 @@ class Borrowed:
 
 # Both read replies under a deadline of their own, which cancels a read midway.
 REPLY_READERS = (
-    "chat.redis_pipeline.RedisPipeline._read and chat.layers_redis.ChatRedisChannelLayer._read"
+    "chat.redis.pipeline.RedisPipeline._read and chat.layers.redis.ChatRedisChannelLayer._read"
 )
 
 BORROWED = (
@@ -103,73 +103,73 @@ BORROWED = (
         "chat.dispatch.LeanDispatchMixin (its docstring's claim) and chat.conf's loader",
         "8b97cfbd730158326b249eb7c56c31959ebdadfffce88a1324c20c13c3b585f7",
     ),
-    # chat.redis_pipeline.open_connection makes a connection as the pool
+    # chat.redis.pipeline.open_connection makes a connection as the pool
     # does, connection_class(**connection_kwargs), with its own socket_timeout.
     Borrowed(
         "redis",
         "redis.asyncio.connection:ConnectionPool.make_connection",
-        "chat.redis_pipeline.open_connection",
+        "chat.redis.pipeline.open_connection",
         "0a1cc9a6e9028e7a6bb686a55fd820000a73c0a0fc92f29b8e179951defba1b2",
     ),
-    # chat.redis_pipeline.open_connection reads the pool's connection_class
+    # chat.redis.pipeline.open_connection reads the pool's connection_class
     # and connection_kwargs, set here.
     Borrowed(
         "redis",
         "redis.asyncio.connection:ConnectionPool.__init__",
-        "chat.redis_pipeline.open_connection",
+        "chat.redis.pipeline.open_connection",
         "476bca35c08b0eadaf776c43835e44ff09385cd411ab42b3eb04adc07ff066be",
     ),
-    # chat.redis_pipeline.open_connection: one call opens the socket and runs
+    # chat.redis.pipeline.open_connection: one call opens the socket and runs
     # the handshake, under our deadline, and cleans up when it fails.
     Borrowed(
         "redis",
         "redis.asyncio.connection:AbstractConnection.connect",
-        "chat.redis_pipeline.open_connection",
+        "chat.redis.pipeline.open_connection",
         "bdb0a88e5a2e95d11a5122aede4c1e9304ef2998aaa133426b89a0f1e27f226f",
     ),
-    # The body of connect(), for chat.redis_pipeline.open_connection likewise.
+    # The body of connect(), for chat.redis.pipeline.open_connection likewise.
     Borrowed(
         "redis",
         "redis.asyncio.connection:AbstractConnection.connect_check_health",
-        "chat.redis_pipeline.open_connection",
+        "chat.redis.pipeline.open_connection",
         "1a1a1b0ee03e4bf0a61150c2393daba007aadacd79dc8158f45eb3d253bf4120",
     ),
     # disconnect(nowait=True) closes without waiting for the peer:
-    # chat.redis_pipeline.open_connection and RedisPipeline.reset,
-    # chat.layers_redis.ChatRedisChannelLayer._serve.
+    # chat.redis.pipeline.open_connection and RedisPipeline.reset,
+    # chat.layers.redis.ChatRedisChannelLayer._serve.
     Borrowed(
         "redis",
         "redis.asyncio.connection:AbstractConnection.disconnect",
-        "chat.redis_pipeline.open_connection, RedisPipeline.reset and "
-        "chat.layers_redis.ChatRedisChannelLayer._serve",
+        "chat.redis.pipeline.open_connection, RedisPipeline.reset and "
+        "chat.layers.redis.ChatRedisChannelLayer._serve",
         "36b6660a7f786fc3dc203dd87183447aa69a1757a75b9c61c58285d85fbcd4c2",
     ),
-    # chat.redis_pipeline.RedisPipeline._write: check_health=False writes with
+    # chat.redis.pipeline.RedisPipeline._write: check_health=False writes with
     # no PING first, and without a socket_timeout no task per write.
     Borrowed(
         "redis",
         "redis.asyncio.connection:AbstractConnection.send_packed_command",
-        "chat.redis_pipeline.RedisPipeline._write",
+        "chat.redis.pipeline.RedisPipeline._write",
         "1469991c115a6e75913b7de4a17ae904cb9c2781b77f6b30dd7b3b3fc4395ec4",
     ),
-    # chat.redis_pipeline.RedisPipeline._write packs a batch into one write.
+    # chat.redis.pipeline.RedisPipeline._write packs a batch into one write.
     Borrowed(
         "redis",
         "redis.asyncio.connection:AbstractConnection.pack_commands",
-        "chat.redis_pipeline.RedisPipeline._write",
+        "chat.redis.pipeline.RedisPipeline._write",
         "65c97d89f62484788d86e951a871b8cb77c40d7e14eda89703eb7844e980d277",
     ),
-    # chat.layers_redis.ChatRedisChannelLayer._command: check_health=False
+    # chat.layers.redis.ChatRedisChannelLayer._command: check_health=False
     # reaches send_packed_command, so no health-check PING reads a reply
     # meant for the subscriber.
     Borrowed(
         "redis",
         "redis.asyncio.connection:AbstractConnection.send_command",
-        "chat.layers_redis.ChatRedisChannelLayer._command",
+        "chat.layers.redis.ChatRedisChannelLayer._command",
         "f6818bdcce985dc0d7fa719bedd10cc5da331232f101e395d380a38544a0207d",
     ),
-    # chat.redis_pipeline.RedisPipeline._read and
-    # chat.layers_redis.ChatRedisChannelLayer._read: with
+    # chat.redis.pipeline.RedisPipeline._read and
+    # chat.layers.redis.ChatRedisChannelLayer._read: with
     # disconnect_on_error=False a read that our deadline cancels leaves the
     # connection open; without a socket_timeout it sets no deadline of its own.
     Borrowed(
