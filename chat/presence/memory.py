@@ -122,9 +122,16 @@ class LocalPresence:
 
     extensions: ClassVar[list[str]] = []
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        coalesce_above: int = COALESCE_ABOVE_MEMBERS,
+        diff_interval: float = DIFF_INTERVAL_SECONDS,
+    ) -> None:
+        # Named as RedisPresence's options, so that one CHAT_PRESENCE OPTIONS
+        # (or one contract test) suits either backend.
         self._rooms: dict[str, _LocalRoom] = {}
-        self.feed = PresenceFeed()
+        self.feed = PresenceFeed(threshold=coalesce_above, interval=diff_interval)
 
     async def claim(self, *, room: str, name: str, member: str) -> Claim:
         entry = self._rooms.get(room)
