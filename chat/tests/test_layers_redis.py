@@ -1,4 +1,9 @@
-"""ChatRedisChannelLayer against a real redis-server; two instances stand in for two processes."""
+"""ChatRedisChannelLayer against a real redis-server; two instances stand in for two processes.
+
+What it shares with the in-process layer is tested in test_layer_contract.py;
+this is what only a layer across processes does: delivery between them,
+batched publishes, subscriptions, outages and a frozen Redis.
+"""
 
 from __future__ import annotations
 
@@ -15,13 +20,10 @@ from chat.layers import redis as layers_redis
 from chat.layers.redis import ChatRedisChannelLayer
 from chat.redis.errors import REDIS_ERRORS
 from chat.testing.redis_server import count_writes
+from chat.tests.layer_reads import DEADLINE, assert_silent, receive
 
 pytestmark = pytest.mark.redis
 
-# How long an event that must arrive may take, and how long "nothing more
-# arrives" is listened for.
-DEADLINE = 10.0
-SILENCE = 0.3
 MESSAGES = 200
 GROUP = "chat.lobby"
 
@@ -65,16 +67,6 @@ async def reach_redis(*layers: ChatRedisChannelLayer) -> bool:
     return True
 
 
-async def receive(layer: ChatRedisChannelLayer, channel: str) -> dict[str, Any]:
-    return await asyncio.wait_for(layer.receive(channel), DEADLINE)
-
-
-async def assert_silent(layer: ChatRedisChannelLayer, channel: str) -> None:
-    with pytest.raises(TimeoutError):
-        message = await asyncio.wait_for(layer.receive(channel), SILENCE)
-        pytest.fail(f"{channel} received {message}")
-
-
 async def subscribers(url: str, group: str) -> int:
     client = redis.asyncio.Redis.from_url(url, socket_timeout=2)
     try:
@@ -84,25 +76,9 @@ async def subscribers(url: str, group: str) -> int:
         await client.aclose()
 
 
-async def test_a_receiver_reads_its_channel(make_layer):
-    layer = make_layer()
-    channel = await layer.new_channel()
-    read = layer.receiver(channel)
-    await layer.send(channel, {"type": "t", "n": 1})
-    assert read() == {"type": "t", "n": 1}
-    waiting = read()
-    await layer.send(channel, {"type": "t", "n": 2})
-    assert await asyncio.wait_for(waiting, DEADLINE) == {"type": "t", "n": 2}
-    read.close()
-    with pytest.raises(ValueError, match="another process"):
-        make_layer().receiver(channel)
-
-
-async def test_send_to_a_local_and_to_another_process_channel(make_layer):
+async def test_send_to_another_process_channel(make_layer):
     one, two = make_layer(), make_layer()
-    here, there = await one.new_channel(), await two.new_channel()
-    await one.send(here, {"type": "t", "n": 1})
-    assert await receive(one, here) == {"type": "t", "n": 1}
+    there = await two.new_channel()
     await two.roundtrip()  # two's subscriber is up: what one publishes now reaches it
     for n in range(MESSAGES):
         await one.send(there, {"type": "t", "n": n})
