@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -12,10 +14,12 @@ from channels.testing import WebsocketCommunicator
 
 from chat.conf import expire_config
 from chat.layers.memory import ChatChannelLayer
-from chat.presence import get_presence
+from chat.presence import Presence, get_presence
+from chat.presence.memory import LocalPresence
 from chat.presence.redis import RedisPresence
 from chat.testing import servers
 from chat.testing.redis_server import RedisServer
+from chat.tests.presence_room import Room
 from chatsite.asgi import application
 
 # How long a test waits for a frame that must arrive, and how long it listens
@@ -145,22 +149,67 @@ def redis_server(tmp_path) -> Iterator[RedisServer]:
 
 @pytest.fixture
 def presence_ttl() -> float:
-    """The TTL of the registries `make_presence` makes (a module may override it)."""
+    """The Redis registries' TTL in `make_presence` and `make_registry` (a module may override)."""
     return 10.0
+
+
+@contextlib.asynccontextmanager
+async def closed_after(make: Callable[..., Presence]) -> AsyncIterator[Callable[..., Presence]]:
+    """`make`, keeping what it made, each closed when the block ends."""
+    made: list[Presence] = []
+
+    def tracked(**options) -> Presence:
+        made.append(presence := make(**options))
+        return presence
+
+    yield tracked
+    for presence in made:
+        await presence.aclose()
+
+
+def redis_registry(url: str, default_ttl: float, **options) -> RedisPresence:
+    """A registry on the test's Redis, without upkeep unless asked."""
+    options.setdefault("ttl", default_ttl)
+    options.setdefault("upkeep", False)
+    return RedisPresence(url, **options)
 
 
 @pytest.fixture
 async def make_presence(redis_server, presence_ttl) -> AsyncIterator[Callable[..., RedisPresence]]:
     """Registries on the test's Redis, one per stand-in process; no upkeep unless asked."""
-    made: list[RedisPresence] = []
+    async with closed_after(
+        functools.partial(redis_registry, redis_server.url, presence_ttl)
+    ) as make:
+        yield make
 
-    def make(**options) -> RedisPresence:
-        options.setdefault("ttl", presence_ttl)
-        options.setdefault("upkeep", False)
-        presence = RedisPresence(redis_server.url, **options)
-        made.append(presence)
-        return presence
 
-    yield make
-    for presence in made:
-        await presence.aclose()
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def make_registry(request, presence_ttl) -> AsyncIterator[Callable[..., Presence]]:
+    """Registries of each kind, for the contract suites; each call stands in for a process.
+
+    The options are those both backends take (`coalesce_above`, `diff_interval`).
+    In-process, each registry is on its own; on Redis they all share the
+    test's redis-server, as processes do, and run no upkeep.
+    """
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_server").url
+        backend = functools.partial(redis_registry, url, presence_ttl)
+    else:
+        backend = LocalPresence
+    async with closed_after(backend) as make:
+        yield make
+
+
+@pytest.fixture
+async def open_room() -> AsyncIterator[Callable[[str], Awaitable[Room]]]:
+    """Rooms that one member each listens to (chat.tests.presence_room); closed after the test."""
+    opened: list[Room] = []
+
+    async def open_one(name: str) -> Room:
+        room = await Room(name).open()
+        opened.append(room)
+        return room
+
+    yield open_one
+    for room in opened:
+        await room.close()

@@ -1,27 +1,23 @@
-"""The name registry's contract, in-process and on a real redis-server alike."""
+"""The name registry's contract, in-process and on a real redis-server alike.
+
+How a registry's `feed` coalesces its rooms is the feed's contract
+(test_presence_feed_contract.py); what only Redis does (races between
+processes, expiry, outages) is in test_presence_redis.py.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
 
 import pytest
 
 from chat.presence.base import Presence, Release
-from chat.presence.memory import LocalPresence
-from chat.presence.redis import RedisPresence
 
 
-@pytest.fixture(params=["local", pytest.param("redis", marks=pytest.mark.redis)])
-async def presence(request) -> AsyncIterator[Presence]:
+@pytest.fixture
+def presence(make_registry) -> Presence:
     """A fresh registry of each kind; the Redis one without its upkeep loop."""
-    if request.param == "local":
-        yield LocalPresence()
-        return
-    registry = RedisPresence(request.getfixturevalue("redis_server").url, ttl=5.0, upkeep=False)
-    try:
-        yield registry
-    finally:
-        await registry.aclose()
+    return make_registry()
 
 
 async def test_claim_release_members_counts(presence):
@@ -80,3 +76,31 @@ async def test_a_claim_keeps_the_list_it_was_given(presence):
     third = await presence.claim(room="r", name="c", member="m2")
     assert (first.members, second.members, third.members) == (["a"], ["a", "b"], ["b", "c"])
     assert (first.count, second.count, third.count) == (1, 2, 2)
+
+
+async def test_ping_answers_while_the_store_is_up(presence):
+    """The health probe (chat.health) pings a registry that declares "ping"; every one answers."""
+    await presence.ping()
+    await presence.claim(room="r", name="a", member="m0")
+    await presence.ping()
+
+
+async def test_shared_is_declared_by_the_registries_that_share_their_names(make_registry):
+    """ "shared": a registry elsewhere (another process) sees the same names."""
+    here, there = make_registry(), make_registry()
+    assert set(here.extensions) <= {"ping", "shared"}, "only extensions the chat knows"
+    await here.claim(room="r", name="a", member="m0")
+    shared = "shared" in here.extensions
+    assert await there.members(room="r") == (["a"] if shared else [])
+    assert (await there.claim(room="r", name="A", member="m1")).won is not shared
+
+
+async def test_aclose_stops_what_the_registry_started(make_registry):
+    before = asyncio.all_tasks()
+    presence = make_registry()
+    await presence.claim(room="r", name="a", member="m0")
+    await presence.release(room="r", name="a", member="m0")
+    await presence.aclose()
+    assert asyncio.all_tasks() - before == set()
+    # Closed twice (shutdown after a test's own aclose): no error.
+    await presence.aclose()

@@ -1,7 +1,9 @@
-"""Presence diffs shared through Redis: registries and feeds on one Redis stand in for processes.
+"""Presence diffs shared through Redis: registries on one Redis stand in for processes.
 
 The registry notes a large room's joins and leaves with the claims and
-releases themselves; the feeds send what was noted.
+releases themselves; the feeds of every process send what was noted, one
+diff per room and interval between them. What any feed does is in
+test_presence_feed_contract.py.
 """
 
 from __future__ import annotations
@@ -12,108 +14,79 @@ from collections.abc import Callable
 
 import pytest
 
-from chat.presence.redis import SharedPresenceFeed
-from chat.tests.test_presence_feed import Published
+from chat.presence.redis import RedisPresence
+from chat.protocol import presence_diff_frame
 
 pytestmark = pytest.mark.redis
 
 THRESHOLD = 2
 INTERVAL = 0.3
-ROOM = "big"
 DEADLINE = 10.0
 
 
 @pytest.fixture
-def make_feed(make_presence) -> Callable[[], SharedPresenceFeed]:
-    def make() -> SharedPresenceFeed:
-        presence = make_presence(coalesce_above=THRESHOLD, diff_interval=INTERVAL)
-        return SharedPresenceFeed(presence, interval=INTERVAL)
-
-    return make
-
-
-async def joined(feed: SharedPresenceFeed, name: str, room: Published) -> bool:
-    """Claim `name` through the feed's registry and hand its join to the feed: coalesced?"""
-    claim = await feed.presence.claim(room=ROOM, name=name, member=name)
-    assert claim.won
-    event = {"room": ROOM, "event": "join", "name": name, "count": claim.count}
-    return await feed.coalesce(**event, publish=room, noted=claim.noted)
-
-
-async def left(feed: SharedPresenceFeed, name: str, room: Published) -> bool:
-    released = await feed.presence.release(room=ROOM, name=name, member=name)
-    assert released is not None
-    event = {"room": ROOM, "event": "leave", "name": name, "count": released.count}
-    return await feed.coalesce(**event, publish=room, noted=released.noted)
+def make_process(make_presence) -> Callable[[], RedisPresence]:
+    """A registry, with its feed, of one more process on the test's Redis."""
+    return lambda: make_presence(coalesce_above=THRESHOLD, diff_interval=INTERVAL)
 
 
 def diff_tasks() -> list[asyncio.Task]:
-    """The feeds' flushers still running."""
+    """The feeds' senders still running."""
     tasks = asyncio.all_tasks()
     return [task for task in tasks if task.get_name().startswith("chat-presence-diff-")]
 
 
-async def test_the_events_of_two_processes_go_out_in_one_diff(make_feed):
-    one, two, room = make_feed(), make_feed(), Published()
-    assert not await joined(one, "A", room), "a small room hears each event at once"
-    assert not await joined(two, "B", room)
-    assert await joined(one, "C", room)
-    assert await joined(two, "D", room)
-    assert await left(two, "C", room), "a leave through another process than the join"
+async def test_the_events_of_two_processes_go_out_in_one_diff(make_process, open_room):
+    one, two, room = make_process(), make_process(), await open_room("big")
+    await room.join(one, "A")
+    await room.join(two, "B")
+    assert [(await room.next())["event"] for _ in range(2)] == ["join", "join"]
+    await room.join(one, "C")
+    await room.join(two, "D")
+    await room.leave(two, "C")  # a leave through another process than the join
     diff = await room.next()
     # C's latest event is its leave; the count is the room's in Redis.
-    assert diff == {
-        "type": "presence", "event": "diff", "joins": ["D"], "leaves": ["C"], "count": 3,
-    }  # fmt: skip
-    with pytest.raises(TimeoutError):
-        await room.next(timeout=3 * INTERVAL)
-    assert room.frames == [diff], "one diff from the two processes"
-    assert diff_tasks() == [], "both flushers stop once nothing is pending"
+    assert diff == presence_diff_frame(joins=["D"], leaves=["C"], count=3)
+    await room.assert_silent(3 * INTERVAL)
+    assert diff_tasks() == [], "both senders stop once nothing is pending"
 
 
-async def test_a_busy_room_hears_at_most_one_diff_per_interval(make_feed):
-    feeds, room = [make_feed(), make_feed(), make_feed()], Published()
+async def test_a_busy_room_hears_at_most_one_diff_per_interval(make_process, open_room):
+    processes, room = [make_process(), make_process(), make_process()], await open_room("big")
     for name in ("X", "Y"):
-        assert not await joined(feeds[0], name, room)
+        await room.join(processes[0], name)
+        assert (await room.next())["event"] == "join"
     names = [f"N{index}" for index in range(40)]
     for index, name in enumerate(names):
         # Three processes, a join every 25 ms: about 1 s of joins in all.
-        assert await joined(feeds[index % 3], name, room)
+        await room.join(processes[index % 3], name)
         await asyncio.sleep(0.025)
     deadline = time.monotonic() + DEADLINE
 
     def heard() -> list[str]:
-        return [name for frame in room.frames for name in frame["joins"]]
+        return [name for frame in room.frames[2:] for name in frame["joins"]]
 
     while len(heard()) < len(names):
         await room.next(timeout=deadline - time.monotonic())
     assert sorted(heard()) == sorted(names), "every join once, none lost"
-    assert room.frames[-1]["count"] == len(names) + 2
+    diffs, times = room.frames[2:], room.times[2:]
+    assert diffs[-1]["count"] == len(names) + 2
     # Redis lets a diff out at most once per interval. The diffs' arrival
     # here may bunch by a loaded event loop's delays: half an interval's slack.
-    span = room.times[-1] - room.times[0]
-    assert len(room.frames) <= span / INTERVAL + 1.5, (len(room.frames), span)
-    assert len(room.frames) >= 2, "the joins took longer than one interval"
+    span = times[-1] - times[0]
+    assert len(diffs) <= span / INTERVAL + 1.5, (len(diffs), span)
+    assert len(diffs) >= 2, "the joins took longer than one interval"
 
 
-async def test_a_pending_diff_keeps_coalescing_once_the_room_is_small(make_feed):
-    one, two, room = make_feed(), make_feed(), Published()
+async def test_another_process_keeps_a_pending_diff_coalescing(make_process, open_room):
+    """The diff pending in Redis, not in the process that noted it, makes a small room coalesce."""
+    one, two, room = make_process(), make_process(), await open_room("big")
     for name in ("A", "B"):
-        assert not await joined(one, name, room)
-    assert await joined(one, "C", room)
+        await room.join(one, name)
+        assert (await room.next())["event"] == "join"
+    await room.join(one, "C")
     # Count 2 is small, but the diff with C's join must not be overtaken.
-    assert await left(two, "B", room)
-    assert await room.next() == {
-        "type": "presence", "event": "diff", "joins": ["C"], "leaves": ["B"], "count": 2,
-    }  # fmt: skip
-    assert not await left(two, "A", room), "nothing pending any more"
-
-
-async def test_names_travel_as_json(make_feed):
-    feed, room = make_feed(), Published()
-    for name in ("A", "B"):
-        await joined(feed, name, room)
-    odd = ['Quote "q"', "back\\slash", "comma, too", "+plus", "-minus", "emoji \u200d"]
-    for name in odd:
-        assert await joined(feed, name, room)
-    assert (await room.next())["joins"] == odd
+    await room.leave(two, "B")
+    assert await room.next() == presence_diff_frame(joins=["C"], leaves=["B"], count=2)
+    await room.leave(two, "A")
+    assert (await room.next())["event"] == "leave", "nothing pending any more"
