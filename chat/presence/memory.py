@@ -82,6 +82,14 @@ class PresenceFeed:
         except Exception:
             logger.exception("could not send the presence diff of room %s", room)
 
+    async def aclose(self) -> None:
+        """Stop the pending flushes (tests, shutdown); their diffs are not sent."""
+        flushes = [batch.flush for batch in self._batches.values() if batch.flush is not None]
+        self._batches.clear()
+        for flush in flushes:
+            flush.cancel()
+        await asyncio.gather(*flushes, return_exceptions=True)
+
 
 class _LocalRoom:
     """One room's names: who holds each, the names in join order, and their JSON.
@@ -164,4 +172,5 @@ class LocalPresence:
         """Nothing to reach: the registry is this process's memory."""
 
     async def aclose(self) -> None:
-        """Nothing to close."""
+        """Stop the feed's pending flushes; the registry itself holds nothing to close."""
+        await self.feed.aclose()

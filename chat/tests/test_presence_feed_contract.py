@@ -10,6 +10,8 @@ sending one diff) is in test_presence_feed_redis.py.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from chat.presence.base import DIFF_INTERVAL_SECONDS, Presence
@@ -106,3 +108,28 @@ async def test_names_travel_as_json(registry, open_room):
     for name in odd:
         await room.join(registry, name)
     assert (await room.next())["joins"] == odd
+
+
+async def test_aclose_stops_a_pending_diff(make_registry):
+    """Closing a registry stops its feed's work: no pending diff's task outlives it."""
+    registry = make_registry(coalesce_above=0, diff_interval=30.0)
+    claim = await registry.claim(room="closing", name="A", member="m1")
+    sent: list[dict] = []
+
+    async def publish(frame: dict) -> None:
+        sent.append(frame)
+
+    before = asyncio.all_tasks()
+    assert await registry.feed.coalesce(
+        room="closing",
+        event="join",
+        name="A",
+        count=claim.count,
+        publish=publish,
+        noted=claim.noted,
+    )
+    pending = asyncio.all_tasks() - before
+    assert pending, "a pending diff has a task that will send it"
+    await registry.aclose()
+    assert all(task.done() for task in pending), "a diff's task outlived aclose"
+    assert sent == []
