@@ -157,7 +157,8 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         if not claim.won:
             raise ProtocolError(
                 protocol.NAME_TAKEN,
-                f"Somebody in this room is already called {name}; please choose another name.",
+                f"Somebody in this room is already called {name}, or by a name that looks"
+                " the same; please choose another name.",
                 client_id,
             )
         if message is not None:

@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from .names import has_bidi_control
+
 # Longest client_id echoed back; it is the client's own correlation token.
 MAX_CLIENT_ID_LENGTH = 128
 
@@ -142,6 +144,13 @@ def clean_name(raw: str, *, max_length: int, client_id: str | None = None) -> st
         )
     if any(unicodedata.category(char) == "Cc" for char in name):
         raise ProtocolError(NAME_INVALID, "Names cannot contain control characters.", client_id)
+    if has_bidi_control(name):
+        raise ProtocolError(
+            NAME_INVALID,
+            "Names cannot contain characters that reorder text, such as the right-to-left"
+            " override: they make a name show in another order than it is written.",
+            client_id,
+        )
     return name
 
 

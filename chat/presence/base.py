@@ -1,9 +1,11 @@
 """Who is in which room: the types, protocols and constants every presence backend shares.
 
 The registry (`Presence`) is the name book behind `joined`, `presence` and
-`name_taken`: names are unique per room, compared case-insensitively, and a
-member is keyed by its channel name, unique across processes, so releasing a
-name can never free somebody else's claim on it. The feed (`Feed`) coalesces
+`name_taken`: names are unique per room, a name being taken when it clashes
+with a member's by case or by look (chat.names: both backends index a room by
+name key and by skeleton key), and a member is keyed by its channel name,
+unique across processes, so releasing a name can never free somebody else's
+claim on it. The feed (`Feed`) coalesces
 the joins and leaves of large rooms into one diff frame per interval.
 
 Backends import this module and never the loader (chat.presence): the
@@ -24,11 +26,6 @@ from .. import protocol
 COALESCE_ABOVE_MEMBERS = 100
 # ...at most one diff frame a second per room.
 DIFF_INTERVAL_SECONDS = 1.0
-
-
-def name_key(name: str) -> str:
-    """The form in which two names count as the same (case-insensitive)."""
-    return name.casefold()
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from typing import ClassVar
 
 import orjson
 
+from ..names import name_key, skeleton_key
 from .base import (
     COALESCE_ABOVE_MEMBERS,
     DIFF_INTERVAL_SECONDS,
@@ -21,7 +22,6 @@ from .base import (
     Publish,
     Release,
     diff_frame,
-    name_key,
 )
 
 logger = logging.getLogger(__name__)
@@ -100,21 +100,29 @@ class _LocalRoom:
     names again; a leave drops the encoding, which the next join rebuilds.
     """
 
-    __slots__ = ("_json", "holders", "names")
+    __slots__ = ("_json", "holders", "names", "skeletons")
 
     def __init__(self) -> None:
         self.holders: dict[str, str] = {}  # name key -> member
         self.names: dict[str, str] = {}  # name key -> name
+        self.skeletons: dict[str, str] = {}  # skeleton key -> name key
         # The names as a JSON array, without its closing bracket; None: rebuild.
         self._json: bytearray | None = None
 
-    def add(self, key: str, name: str, member: str) -> None:
+    def taken(self, key: str, skeleton: str) -> bool:
+        return key in self.holders or skeleton in self.skeletons
+
+    def add(self, key: str, skeleton: str, name: str, member: str) -> None:
         self.holders[key] = member
         self.names[key] = name
+        self.skeletons[skeleton] = key
         if self._json is not None:
             self._json += (b"," if len(self.names) > 1 else b"") + orjson.dumps(name)
 
     def remove(self, key: str) -> None:
+        # The skeleton of the name as it was claimed: a release may spell it
+        # in another case, whose skeleton can differ ("SEIYA", "Seiya").
+        del self.skeletons[skeleton_key(self.names[key])]
         del self.holders[key], self.names[key]
         self._json = None
 
@@ -145,10 +153,10 @@ class LocalPresence:
         entry = self._rooms.get(room)
         if entry is None:
             entry = self._rooms[room] = _LocalRoom()
-        key = name_key(name)
-        if key in entry.holders:
+        key, skeleton = name_key(name), skeleton_key(name)
+        if entry.taken(key, skeleton):
             return Claim(members_json=None)
-        entry.add(key, name, member)
+        entry.add(key, skeleton, name, member)
         return Claim(members_json=entry.members_json(), count=len(entry.names))
 
     async def release(self, *, room: str, name: str, member: str) -> Release | None:

@@ -1,19 +1,22 @@
 """The Redis presence backend: the name registry and the presence diffs of every process.
 
-Each claim is one Lua script, so two processes racing for a name cannot both
-win. Every entry carries a deadline (Redis's own clock, so the processes'
-clocks do not matter) that its process pushes forward while the member is
-connected. A process killed with SIGKILL stops refreshing, and whichever
-process next runs the sweep script removes the dead entries and gets them
-back, exactly once, to announce their `presence leave`.
+Each claim is one Lua script, so two processes racing for a name, or for
+two names that clash (chat.names), cannot both win. Every entry carries a
+deadline (Redis's own clock, so the processes' clocks do not matter) that its
+process pushes forward while the member is connected. A process killed with
+SIGKILL stops refreshing, and whichever process next runs the sweep script
+removes the dead entries and gets them back, exactly once, to announce their
+`presence leave`.
 
 Keys, under PREFIX (<json> is a name encoded as a JSON string, quotes included):
-  room:<room>   hash   name key -> "<member>\\t<json>"  (who holds a name)
-  names:<room>  string "\n<json>\n<json>\n..."            (members in join order)
-  deadlines     zset   "<room>\\t<name key>\\t<member>" by deadline in ms
-  counts        hash   room -> members                   (rooms with members)
-  diff:<room>   list   "+<json>" (join) or "-<json>" (leave) (the room's next diff)
-  diff-sent:<room>  string  exists for an interval after a diff was taken
+  room:<room>       hash   name key -> "<member>\\t<json>\\t<skeleton key>"
+                                                    (who holds a name)
+  skeletons:<room>  hash   skeleton key -> name key (the look of each name held)
+  names:<room>      string "\n<json>\n<json>\n..."  (members in join order)
+  deadlines         zset   "<room>\\t<name key>\\t<member>" by deadline in ms
+  counts            hash   room -> members          (rooms with members)
+  diff:<room>       list   "+<json>" (join) or "-<json>" (leave) (the room's next diff)
+  diff-sent:<room>  string exists for an interval after a diff was taken
 
 A join or leave of a room with more than `coalesce_above` members, or of a
 room whose next diff is pending, goes into `diff:<room>` in the same script
@@ -50,6 +53,7 @@ from typing import Any, ClassVar
 import orjson
 from redis.asyncio import Redis
 
+from ..names import name_key, skeleton_key
 from ..redis.errors import REDIS_ERRORS, stop_if_cancelled
 from ..redis.loops import PerLoop, keep_trying, stop
 from ..redis.pipeline import RedisPipeline, open_connection
@@ -65,7 +69,6 @@ from .base import (
     Publish,
     Release,
     diff_frame,
-    name_key,
 )
 
 logger = logging.getLogger(__name__)
@@ -197,9 +200,8 @@ class RedisPresence:
     async def claim(self, *, room: str, name: str, member: str) -> Claim:
         ttl_ms = int(self.ttl * 1000)
         encoded = orjson.dumps(name).decode()
-        reply = await self.run(
-            CLAIM, room, name_key(name), encoded, member, ttl_ms, *self._diff_args
-        )
+        keys = name_key(name), skeleton_key(name)
+        reply = await self.run(CLAIM, room, *keys, encoded, member, ttl_ms, *self._diff_args)
         if reply is None:
             return Claim(members_json=None)
         self._current().held.add(_entry(room, name, member))

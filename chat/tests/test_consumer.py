@@ -240,6 +240,31 @@ async def test_taken_name_case_insensitive_and_client_may_retry(connect):
     assert (await rival.join("Ikki"))["members"] == ["Seiya", "Ikki"]
 
 
+async def test_a_look_alike_of_a_present_name_is_taken(connect):
+    seiya, rival = await connect(), await connect()
+    await seiya.join("Seiya")
+    look_alike = "Se\u0456ya"  # a Cyrillic i
+    error = await rival.error({"type": "join", "name": look_alike})
+    assert error["code"] == "name_taken"
+    assert look_alike in error["detail"]
+    assert (await rival.error({"name": look_alike, "message": "I am Seiya"}))["code"] == (
+        "name_taken"
+    )
+    await seiya.assert_silent()
+    # Once Seiya has gone, the look-alike is free, and relayed as it was typed.
+    await seiya.disconnect()
+    assert (await rival.join(look_alike))["members"] == [look_alike]
+
+
+async def test_a_name_with_a_bidi_override_is_invalid(connect):
+    """U+202E makes "nimda" show as "admin"; other format characters stay allowed."""
+    client = await connect()
+    error = await client.error({"type": "join", "name": "\u202enimda"})
+    assert error["code"] == "name_invalid"
+    assert "reorder" in error["detail"]
+    assert (await client.join("Ikki\u200e"))["name"] == "Ikki\u200e"
+
+
 async def test_taken_name_in_tutorial_message_relays_nothing(connect):
     seiya, rival = await connect(), await connect()
     await seiya.join("Seiya")

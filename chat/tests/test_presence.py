@@ -104,3 +104,54 @@ async def test_aclose_stops_what_the_registry_started(make_registry):
     assert asyncio.all_tasks() - before == set()
     # Closed twice (shutdown after a test's own aclose): no error.
     await presence.aclose()
+
+
+# Written as escapes: the point of each is that it looks like the Latin letter.
+CYRILLIC_I = "\u0456"
+GREEK_ETA = "\u0397"
+
+
+async def test_a_look_alike_of_a_present_name_is_taken(presence):
+    await presence.claim(room="lobby", name="Seiya", member="m1")
+    await presence.claim(room="lobby", name="Hyoga", member="m2")
+    for look_alike in ["Se" + CYRILLIC_I + "ya", GREEK_ETA + "yoga", "HYOGA", "Sei\u200bya"]:
+        assert not (await presence.claim(room="lobby", name=look_alike, member="m3")).won
+    # Look-alikes in another room do not clash, nor do names that only seem close.
+    assert (await presence.claim(room="other", name="Se" + CYRILLIC_I + "ya", member="m4")).won
+    assert (await presence.claim(room="lobby", name="Seiya2", member="m5")).won
+    assert await presence.members(room="lobby") == ["Seiya", "Hyoga", "Seiya2"]
+    assert await presence.counts() == {"lobby": 3, "other": 1}
+
+
+async def test_the_relayed_name_is_the_one_typed(presence):
+    typed = "Se" + CYRILLIC_I + "ya"
+    assert (await presence.claim(room="lobby", name=typed, member="m1")).members == [typed]
+    assert not (await presence.claim(room="lobby", name="Seiya", member="m2")).won
+    assert await presence.members(room="lobby") == [typed]
+
+
+async def test_releasing_a_name_frees_its_look_alikes(presence):
+    await presence.claim(room="lobby", name="Shun0", member="m1")
+    assert not (await presence.claim(room="lobby", name="ShunO", member="m2")).won
+    assert await presence.release(room="lobby", name="Shun0", member="m1") == Release(count=0)
+    assert (await presence.claim(room="lobby", name="ShunO", member="m2")).won
+    assert not (await presence.claim(room="lobby", name="Shun0", member="m3")).won
+
+
+async def test_a_release_spelt_in_another_case_frees_the_look_of_the_name_claimed(presence):
+    """A release may spell the name in a case with another skeleton ("SEIYA")."""
+    await presence.claim(room="lobby", name="Seiya", member="m1")
+    assert await presence.release(room="lobby", name="SEIYA", member="m1") == Release(count=0)
+    assert (await presence.claim(room="lobby", name="Se" + CYRILLIC_I + "ya", member="m2")).won
+    assert await presence.release(room="lobby", name="se" + CYRILLIC_I + "ya", member="m2")
+    assert await presence.counts() == {}
+
+
+async def test_a_refused_look_alike_frees_nothing(presence):
+    """Only the holder frees a name, and a lost claim leaves the holder's keys in place."""
+    await presence.claim(room="lobby", name="Seiya", member="m1")
+    assert not (await presence.claim(room="lobby", name="Se" + CYRILLIC_I + "ya", member="m2")).won
+    assert await presence.release(room="lobby", name="Se" + CYRILLIC_I + "ya", member="m2") is None
+    assert await presence.release(room="lobby", name="Seiya", member="m2") is None
+    assert not (await presence.claim(room="lobby", name="SEIYA", member="m3")).won
+    assert not (await presence.claim(room="lobby", name="Se" + CYRILLIC_I + "ya", member="m3")).won

@@ -11,6 +11,7 @@ import redis
 
 from chat.presence import Release
 from chat.presence.base import Expired
+from chat.presence.redis import PREFIX
 from chat.redis.errors import REDIS_ERRORS
 
 pytestmark = pytest.mark.redis
@@ -48,6 +49,51 @@ async def test_name_race_between_processes_has_one_winner(make_presence):
     results = await asyncio.gather(*claims)
     assert sum(claim.won for claim in results) == 1
     assert await first.counts() == {"lobby": 1}
+
+
+async def test_a_look_alike_race_between_processes_has_one_winner(make_presence):
+    """Each claim checks and takes both keys in one script: no two clashing names win."""
+    first, second = make_presence(), make_presence()
+    look_alikes = ["Seiya", "Se\u0456ya", "SEIYA", "Sei\u200bya", "se\u0456ya"]
+    claims = [
+        registry.claim(room="lobby", name=name, member=f"{index}")
+        for index, (registry, name) in enumerate(
+            [(registry, name) for name in look_alikes for registry in (first, second)] * 4
+        )
+    ]
+    results = await asyncio.gather(*claims)
+    assert sum(claim.won for claim in results) == 1
+    assert await first.counts() == {"lobby": 1}
+
+
+async def test_a_swept_member_frees_its_look_alikes(make_presence):
+    dead, alive = make_presence(), make_presence()
+    await dead.claim(room="lobby", name="Shun0", member="g1")
+    assert not (await alive.claim(room="lobby", name="ShunO", member="a1")).won
+    found: list[Expired] = []
+
+    async def swept() -> bool:
+        found.extend(await alive.sweep())
+        return bool(found)
+
+    await eventually(swept, "the silent member expires")
+    assert (await alive.claim(room="lobby", name="ShunO", member="a1")).won
+
+
+async def test_the_sweep_frees_an_entry_written_without_a_skeleton(make_presence, redis_server):
+    """A process of an earlier release, during a rolling upgrade, wrote "<member>\\t<json>"."""
+    presence = make_presence()
+    checker = redis.Redis.from_url(redis_server.url, socket_timeout=2)
+    try:
+        checker.hset(PREFIX + "room:lobby", "ikki", 'old1\t"Ikki"')
+        checker.set(PREFIX + "names:lobby", '\n"Ikki"\n')
+        checker.hincrby(PREFIX + "counts", "lobby", 1)
+        checker.zadd(PREFIX + "deadlines", {"lobby\tikki\told1": 0})
+    finally:
+        checker.close()
+    assert await presence.sweep() == [Expired(room="lobby", name="Ikki", member="old1", count=0)]
+    assert await presence.counts() == {}
+    assert (await presence.claim(room="lobby", name="Ikki", member="new1")).won
 
 
 async def test_a_silent_process_expires_once_and_frees_its_names(make_presence):

@@ -89,6 +89,23 @@ def test_clean_name_refuses(name):
     assert code_of(protocol.clean_name, name, max_length=5) == "name_invalid"
 
 
+@pytest.mark.parametrize("code", [*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+def test_clean_name_refuses_bidi_embeddings_overrides_and_isolates(code):
+    with pytest.raises(ProtocolError) as raised:
+        protocol.clean_name(f"Seiya{chr(code)}", max_length=32, client_id="j")
+    assert raised.value.code == "name_invalid"
+    assert raised.value.detail == (
+        "Names cannot contain characters that reorder text, such as the right-to-left"
+        " override: they make a name show in another order than it is written."
+    )
+    assert raised.value.client_id == "j"
+
+
+@pytest.mark.parametrize("char", ["\u200d", "\u200b", "\u200e", "\u200f", "\u2060"])
+def test_clean_name_allows_other_format_characters(char):
+    assert protocol.clean_name(f" a{char}b ", max_length=32) == f"a{char}b"
+
+
 def test_check_message():
     protocol.check_message("x" * 10, max_length=10)
     assert code_of(protocol.check_message, "", max_length=10) == "message_empty"

@@ -104,14 +104,19 @@ async def test_delivery_both_ways_in_order_after_idling(start_pair, server_datab
         assert await recv(shun) == {"type": "pong"}, "nothing more than sent"
 
 
-async def test_name_race_across_processes_has_one_winner(start_pair):
+@pytest.mark.parametrize(
+    "rival",
+    [str.upper, lambda name: name.replace("i", "\u0456")],  # a Cyrillic i
+    ids=["case", "look-alike"],
+)
+async def test_name_race_across_processes_has_one_winner(start_pair, rival):
     one, two = start_pair()
     for round_ in range(5):
         async with ws_connect(url(one, "race")) as left, ws_connect(url(two, "race")) as right:
             name = f"Seiya{round_}"
             await asyncio.gather(
                 send(left, {"type": "join", "name": name}),
-                send(right, {"type": "join", "name": name.upper()}),
+                send(right, {"type": "join", "name": rival(name)}),
             )
             first = await asyncio.gather(recv(left), recv(right))
             outcomes = sorted(frame.get("code", frame["type"]) for frame in first)

@@ -6,9 +6,16 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- "<member>\t<json>\t<skeleton key>": the member, its name as JSON and its
+-- skeleton key. Neither a channel name nor JSON holds a raw tab; a skeleton
+-- may (U+1F16D's does), so it comes last. An entry that a process of an
+-- earlier release wrote, during a rolling upgrade, has none.
 local function holder(held)
-  local tab = string.find(held, '\t', 1, true)
-  return string.sub(held, 1, tab - 1), string.sub(held, tab + 1)
+  local first = string.find(held, '\t', 1, true)
+  local second = string.find(held, '\t', first + 1, true)
+  if not second then return string.sub(held, 1, first - 1), string.sub(held, first + 1) end
+  return string.sub(held, 1, first - 1), string.sub(held, first + 1, second - 1),
+         string.sub(held, second + 1)
 end
 
 -- The names in join order as stored: a newline before each and after the last.
@@ -40,15 +47,16 @@ local function note(room, mark, name, count, above, pending_ms)
   return 1
 end
 
--- Free `key` in `room` if `member` holds it: its name and the count after,
--- or nil if somebody else (or nobody) holds it.
+-- Free `key` in `room`, and its skeleton, if `member` holds it: its name and
+-- the count after, or nil if somebody else (or nobody) holds it.
 local function drop(room, key, member)
   local hkey = p .. 'room:' .. room
   local held = redis.call('HGET', hkey, key)
   if not held then return nil end
-  local owner, name = holder(held)
+  local owner, name, skeleton = holder(held)
   if owner ~= member then return nil end
   redis.call('HDEL', hkey, key)
+  if skeleton then redis.call('HDEL', p .. 'skeletons:' .. room, skeleton) end
   remove_name(room, name)
   redis.call('ZREM', p .. 'deadlines', room .. '\t' .. key .. '\t' .. member)
   local count = redis.call('HINCRBY', p .. 'counts', room, -1)
