@@ -14,7 +14,7 @@ from .conf import get_config
 from .models import Room
 from .page import bcp47, page_config
 from .presence import get_presence
-from .presence_redis import REDIS_ERRORS
+from .redis.errors import REDIS_ERRORS
 from .rooms import DEFAULT_ROOM, ROOM_SLUG_RE
 
 logger = logging.getLogger(__name__)
