@@ -56,5 +56,9 @@ def test_error_frames_carry_the_active_language_and_the_same_code():
         with translation.override(language):
             frames[language] = protocol.error_frame(raised.value)
     assert frames["en"]["code"] == frames["pt-br"]["code"] == "message_too_long"
-    assert frames["en"]["detail"] == "Messages can be at most 10 characters long; this one has 11."
-    assert frames["pt-br"]["detail"] == "As mensagens podem ter no máximo 10 caracteres; esta tem 11."
+    assert frames["en"]["detail"] == (
+        "Messages can be at most 10 characters long; this one has 11."
+    )
+    assert frames["pt-br"]["detail"] == (
+        "As mensagens podem ter no máximo 10 caracteres; esta tem 11."
+    )

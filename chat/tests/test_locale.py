@@ -23,6 +23,8 @@ from chat.testing.servers import PROJECT_DIR
 LANGUAGES = ["pt_BR"]
 # What makemessages reads: the app, the project and the page.
 SOURCES = ["manage.py", "chat", "chatsite", "templates", "locale"]
+# A line that starts a field of an entry: its keyword and its first string.
+KEYWORD_RE = re.compile(r"^(msgctxt|msgid_plural|msgid|msgstr(?:\[\d+\])?)\s+(\".*\")$")
 # How the committed files are made (the Makefile's `messages` target too).
 MAKEMESSAGES = ["makemessages", "--add-location=file", "--no-obsolete"]
 
@@ -53,7 +55,7 @@ def read_po(path: Path) -> list[Entry]:
                 continue
             if line.startswith("#"):
                 continue
-            keyword = re.match(r"^(msgctxt|msgid_plural|msgid|msgstr(?:\[\d+\])?)\s+(\".*\")$", line)
+            keyword = KEYWORD_RE.match(line)
             if keyword:
                 current = keyword[1]
                 values[current] = ast.literal_eval(keyword[2])
