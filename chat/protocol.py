@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 
 from .i18n import Text, sentence
 from .names import has_bidi_control
@@ -187,6 +188,27 @@ def check_message(text: str, *, max_length: int, client_id: str | None = None) -
             ),
             client_id,
         )
+
+
+def room_full(*, client_id: str | None = None) -> ProtocolError:
+    """A join beyond the room's size (`Room.max_members`); a name error, for precedence."""
+    return ProtocolError(ROOM_FULL, _("This room is full; please try again later."), client_id)
+
+
+def slow_mode(*, wait_seconds: int, client_id: str | None = None) -> ProtocolError:
+    """A message sooner than the room's slow mode allows, saying how long to wait."""
+    return ProtocolError(
+        RATE_LIMITED,
+        sentence(
+            ngettext_lazy(
+                "This room is in slow mode: wait %(seconds)s second before your next message.",
+                "This room is in slow mode: wait %(seconds)s seconds before your next message.",
+                wait_seconds,
+            ),
+            seconds=wait_seconds,
+        ),
+        client_id,
+    )
 
 
 # Server frames.

@@ -62,3 +62,34 @@ def test_error_frames_carry_the_active_language_and_the_same_code():
     assert frames["pt-br"]["detail"] == (
         "As mensagens podem ter no máximo 10 caracteres; esta tem 11."
     )
+
+
+@pytest.mark.parametrize(
+    ("seconds", "english", "portuguese"),
+    [
+        (1, "wait 1 second before", "espere 1 segundo antes"),
+        (30, "wait 30 seconds before", "espere 30 segundos antes"),
+    ],
+)
+def test_slow_mode_says_how_long_to_wait_in_both_languages(seconds, english, portuguese):
+    error = protocol.slow_mode(wait_seconds=seconds, client_id="c1")
+    with translation.override("en"):
+        frame = protocol.error_frame(error)
+    assert (frame["code"], frame["client_id"]) == ("rate_limited", "c1")
+    assert english in frame["detail"]
+    with translation.override("pt-br"):
+        assert portuguese in protocol.error_frame(error)["detail"]
+
+
+def test_room_full_in_both_languages():
+    error = protocol.room_full()
+    with translation.override("en"):
+        assert protocol.error_frame(error) == {
+            "type": "error",
+            "code": "room_full",
+            "detail": "This room is full; please try again later.",
+        }
+    with translation.override("pt-br"):
+        assert protocol.error_frame(error)["detail"] == (
+            "Esta sala está cheia; tente de novo mais tarde, por favor."
+        )
