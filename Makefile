@@ -53,7 +53,7 @@ gettext:
 # or fuzzy in locale/*/LC_MESSAGES/django.po, then run this again to compile
 # the .mo files (committed, so that `make run` needs no gettext).
 messages: install gettext
-	$(PY) manage.py makemessages --all --add-location=file --no-obsolete
+	$(PY) manage.py makemessages --all --add-location=file --no-obsolete --ignore=chat/tests
 	$(PY) manage.py compilemessages --ignore=$(VENV)
 
 # Side by side with the reference designs (docs/performance.md); a few

@@ -464,7 +464,10 @@ def test_the_page_in_portuguese(server, open_chat):
     hyoga = open_chat(server, room, words=PORTUGUESE)
     hyoga.name.fill("seiya")
     hyoga.name.press("Enter")
-    hyoga.expect_error("Já tem alguém nesta sala chamado seiya; escolha outro nome, por favor.")
+    hyoga.expect_error(
+        "Já tem alguém nesta sala chamado seiya, ou com um nome que parece igual; "
+        "escolha outro nome, por favor."
+    )
     hyoga.message.fill("x" * 2001)
     expect(hyoga.message).to_have_value("x" * 2000)
     save_screenshot(seiya.page, "screenshot-pt.png")
@@ -688,8 +691,10 @@ def test_before_joining_the_page_shows_the_count_it_was_served_with(
 @pytest.mark.parametrize(
     ("words", "refusal"),
     [
-        (ENGLISH, "Somebody in this room is already called seiya; please choose another name."),
-        (PORTUGUESE, "Já tem alguém nesta sala chamado seiya; escolha outro nome, por favor."),
+        (ENGLISH, "Somebody in this room is already called seiya, or by a name that looks the "
+         "same; please choose another name."),
+        (PORTUGUESE, "Já tem alguém nesta sala chamado seiya, ou com um nome que parece igual; "
+         "escolha outro nome, por favor."),
     ],
 )
 def test_a_refused_first_message_shows_one_error_and_no_bubble(

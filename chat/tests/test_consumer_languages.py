@@ -21,7 +21,8 @@ async def test_portuguese_handshakes_get_portuguese_details_with_the_same_codes(
     error = await other.error({"type": "join", "name": "seiya"})
     assert error["code"] == "name_taken"
     assert error["detail"] == (
-        "Já tem alguém nesta sala chamado seiya; escolha outro nome, por favor."
+        "Já tem alguém nesta sala chamado seiya, ou com um nome que parece igual; "
+        "escolha outro nome, por favor."
     )
     error = await seiya.error({"type": "message", "message": " "})
     assert (error["code"], error["detail"]) == (
