@@ -155,3 +155,18 @@ def test_the_favicon_is_inline(client):
     body = page(client)
     icon = re.search(r'<link rel="icon" href="([^"]+)">', body)
     assert icon and icon[1].startswith("data:image/svg+xml;base64,")
+
+
+def test_a_registry_that_does_not_answer_leaves_out_the_count_not_the_page(client, caplog):
+    from django.test import override_settings
+
+    from chat.testing.servers import free_port
+
+    unreachable = {
+        "BACKEND": "chat.presence.redis.RedisPresence",
+        "OPTIONS": {"url": f"redis://127.0.0.1:{free_port()}/0", "upkeep": False},
+    }
+    with override_settings(CHAT_PRESENCE=unreachable):
+        body = page(client, "/websocket/busy/")
+    assert '<span id="member-count" hidden></span>' in body
+    assert "served without a member count" in caplog.text
