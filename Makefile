@@ -7,7 +7,7 @@ BENCH_STAMP := $(VENV)/.installed-bench-requirements
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-bench run test test-fast lint superuser chromium redis-server bench
+.PHONY: install install-bench run test test-fast lint superuser chromium redis-server gettext messages bench
 
 install: $(STAMP)
 
@@ -33,10 +33,11 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-cache
 
-# The browser tests drive the system's Chromium and the Redis tests start
-# their own redis-server, both installed here when missing; the suite includes
-# a smoke run of the benchmark harness, hence install-bench.
-test: install install-bench lint chromium redis-server
+# The browser tests drive the system's Chromium, the Redis tests start their
+# own redis-server and the message-file tests run makemessages (GNU gettext),
+# all installed here when missing; the suite includes a smoke run of the
+# benchmark harness, hence install-bench.
+test: install install-bench lint chromium redis-server gettext
 	$(PY) -m pytest
 
 chromium:
@@ -45,13 +46,23 @@ chromium:
 redis-server:
 	@scripts/ensure-redis-server.sh
 
+gettext:
+	@scripts/ensure-gettext.sh
+
+# After changing a sentence: update the message files, translate what is new
+# or fuzzy in locale/*/LC_MESSAGES/django.po, then run this again to compile
+# the .mo files (committed, so that `make run` needs no gettext).
+messages: install gettext
+	$(PY) manage.py makemessages --all --add-location=file --no-obsolete --ignore=chat/tests
+	$(PY) manage.py compilemessages --ignore=$(VENV)
+
 # Side by side with the reference designs (docs/performance.md); a few
 # minutes. BENCH_ARGS=--quick for a smoke run, --redis for the Redis column.
 bench: install-bench
 	$(PY) -m bench.run $(BENCH_ARGS)
 
 # The pure and in-process tests only: no server processes, Redis or browser.
-test-fast: install
+test-fast: install gettext
 	$(PY) -m pytest -m "not server and not redis and not browser"
 
 superuser: install

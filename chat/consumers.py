@@ -17,10 +17,13 @@ from typing import Any
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
 
 from . import events, protocol
 from .conf import ChatConfig, RoomStatus, get_config
 from .dispatch import LeanDispatchMixin
+from .i18n import scope_language, sentence
 from .ids import new_message_id, now_ms
 from .presence import Claim, get_presence
 from .presence.announce import announce
@@ -49,6 +52,9 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         self.bucket: TokenBucket | None = None
         self.errors = EventWindow(limit=ERROR_LIMIT, seconds=ERROR_WINDOW_SECONDS)
         self.last_typing = -math.inf
+        # The handshake's language, read at the first error: a connection
+        # that never errs never parses its Accept-Language.
+        self.language: str | None = None
 
     async def __call__(self, scope, receive, send) -> None:
         """Run the consumer; a Redis outage closes it with a code the page retries."""
@@ -132,7 +138,7 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
             if self.name is not None:
                 raise ProtocolError(
                     protocol.ALREADY_JOINED,
-                    f"You have already joined as {self.name}.",
+                    sentence(_("You have already joined as %(name)s."), name=self.name),
                     frame.client_id,
                 )
             await self.join(frame.name, config, client_id=frame.client_id)
@@ -157,8 +163,13 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         if not claim.won:
             raise ProtocolError(
                 protocol.NAME_TAKEN,
-                f"Somebody in this room is already called {name}, or by a name that looks"
-                " the same; please choose another name.",
+                sentence(
+                    _(
+                        "Somebody in this room is already called %(name)s, or by a name that"
+                        " looks the same; please choose another name."
+                    ),
+                    name=name,
+                ),
                 client_id,
             )
         if message is not None:
@@ -182,7 +193,7 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
             if frame.name is None:
                 raise ProtocolError(
                     protocol.NOT_JOINED,
-                    "Join first: send your name with your first message.",
+                    _("Join first: send your name with your first message."),
                     frame.client_id,
                 )
             await self.join(frame.name, config, client_id=frame.client_id, message=frame.message)
@@ -190,7 +201,10 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
             if frame.name is not None and frame.name.strip() != self.name:
                 raise ProtocolError(
                     protocol.NAME_MISMATCH,
-                    f"You joined as {self.name}; you cannot send as somebody else.",
+                    sentence(
+                        _("You joined as %(name)s; you cannot send as somebody else."),
+                        name=self.name,
+                    ),
                     frame.client_id,
                 )
             self.check_can_say(frame.message, config, client_id=frame.client_id)
@@ -225,7 +239,7 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         if not self.bucket.allow():
             raise ProtocolError(
                 protocol.RATE_LIMITED,
-                "You are sending messages too fast; wait a moment and try again.",
+                _("You are sending messages too fast; wait a moment and try again."),
                 client_id,
             )
 
@@ -233,7 +247,9 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         """Tell the others this member is typing, at most once per interval."""
         if self.name is None:
             raise ProtocolError(
-                protocol.NOT_JOINED, "Join the room before sending typing events.", frame.client_id
+                protocol.NOT_JOINED,
+                _("Join the room before sending typing events."),
+                frame.client_id,
             )
         now = time.monotonic()
         if now - self.last_typing < config.typing_interval_seconds:
@@ -242,8 +258,12 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         await self.broadcast(protocol.typing_frame(name=self.name))
 
     async def refuse(self, error: ProtocolError) -> None:
-        """Answer a bad frame; too many of them in a row close the connection."""
-        await self.send_json(protocol.error_frame(error))
+        """Answer a bad frame in the connection's language; too many in a row close it."""
+        if self.language is None:
+            self.language = scope_language(self.scope.get("headers", ()))
+        with translation.override(self.language):
+            frame = protocol.error_frame(error)
+        await self.send_json(frame)
         if error.code != protocol.RATE_LIMITED and self.errors.record():
             logger.info("closing %s in room %s: too many bad frames", self.channel_name, self.room)
             await self.close_with(protocol.CLOSE_TOO_MANY_ERRORS)

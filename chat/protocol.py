@@ -12,19 +12,28 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 
+from .i18n import Text, sentence
 from .names import has_bidi_control
 
 # Longest client_id echoed back; it is the client's own correlation token.
 MAX_CLIENT_ID_LENGTH = 128
 
 # Close codes. Applications may only send 1000 and 3000-4999, so our own
-# policy closes are 4xxx; 1009 for an oversized frame comes from the server.
+# policy closes are 4xxx; 1009 for an oversized frame and 1012 for a restart
+# come from the server.
+CLOSE_MESSAGE_TOO_BIG = 1009
+CLOSE_SERVICE_RESTART = 1012
 CLOSE_TOO_BIG = 4009  # only if a server was started without its size limit
 CLOSE_TOO_MANY_ERRORS = 4008
 CLOSE_FELL_BEHIND = 4029  # the connection read too slowly and missed room events
 CLOSE_ROOM_CLOSED = 4403
 CLOSE_NO_SUCH_ROOM = 4404
+CLOSE_KICKED = 4401  # a moderator removed the member
+CLOSE_REPLACED = 4409  # the member's newer connection took its name over
+CLOSE_BANNED = 4451  # the close reason carries the ban's reason
 # Redis (shared rooms and names) is unreachable; the page reconnects later.
 CLOSE_UNAVAILABLE = 4503
 
@@ -34,6 +43,7 @@ INVALID_FRAME = "invalid_frame"
 INVALID_MESSAGE = "invalid_message"
 NAME_INVALID = "name_invalid"
 NAME_TAKEN = "name_taken"
+ROOM_FULL = "room_full"
 NAME_MISMATCH = "name_mismatch"
 ALREADY_JOINED = "already_joined"
 MESSAGE_EMPTY = "message_empty"
@@ -45,7 +55,7 @@ NOT_JOINED = "not_joined"
 class ProtocolError(Exception):
     """A client frame broke the protocol; answered with an `error` frame."""
 
-    def __init__(self, code: str, detail: str, client_id: str | None = None) -> None:
+    def __init__(self, code: str, detail: Text, client_id: str | None = None) -> None:
         super().__init__(detail)
         self.code = code
         self.detail = detail
@@ -81,13 +91,13 @@ ClientFrame = MessageFrame | JoinFrame | TypingFrame | PingFrame
 def decode(text: str | None, data: bytes | None) -> dict[str, Any]:
     """Turn one WebSocket payload into a JSON object, or raise ProtocolError."""
     if text is None:
-        raise ProtocolError(INVALID_FRAME, "Binary frames are not supported; send JSON text.")
+        raise ProtocolError(INVALID_FRAME, _("Binary frames are not supported; send JSON text."))
     try:
         content = orjson.loads(text)
     except orjson.JSONDecodeError:
-        raise ProtocolError(INVALID_JSON, "That frame is not valid JSON.") from None
+        raise ProtocolError(INVALID_JSON, _("That frame is not valid JSON.")) from None
     if not isinstance(content, dict):
-        raise ProtocolError(INVALID_FRAME, "A frame must be a JSON object.")
+        raise ProtocolError(INVALID_FRAME, _("A frame must be a JSON object."))
     return content
 
 
@@ -98,7 +108,10 @@ def parse(content: dict[str, Any]) -> ClientFrame:
     if raw_client_id is not None and client_id is None:
         raise ProtocolError(
             INVALID_MESSAGE,
-            f"client_id must be a string of at most {MAX_CLIENT_ID_LENGTH} characters.",
+            sentence(
+                _("client_id must be a string of at most %(max)s characters."),
+                max=MAX_CLIENT_ID_LENGTH,
+            ),
         )
     frame_type = content.get("type", "message")
     if frame_type == "message":
@@ -106,25 +119,28 @@ def parse(content: dict[str, Any]) -> ClientFrame:
         name = content.get("name")
         if not isinstance(message, str):
             raise ProtocolError(
-                INVALID_MESSAGE, 'A message needs a text field "message".', client_id
+                INVALID_MESSAGE, _('A message needs a text field "message".'), client_id
             )
         if name is not None and not isinstance(name, str):
-            raise ProtocolError(INVALID_MESSAGE, 'The field "name" must be text.', client_id)
+            raise ProtocolError(INVALID_MESSAGE, _('The field "name" must be text.'), client_id)
         return MessageFrame(message=message, name=name, client_id=client_id)
     if frame_type == "join":
         name = content.get("name")
         if not isinstance(name, str):
-            raise ProtocolError(INVALID_MESSAGE, 'A join needs a text field "name".', client_id)
+            raise ProtocolError(INVALID_MESSAGE, _('A join needs a text field "name".'), client_id)
         return JoinFrame(name=name, client_id=client_id)
     if frame_type == "typing":
         return TypingFrame(client_id=client_id)
     if frame_type == "ping":
         return PingFrame(client_id=client_id)
     if not isinstance(frame_type, str):
-        raise ProtocolError(INVALID_MESSAGE, 'The field "type" must be text.', client_id)
+        raise ProtocolError(INVALID_MESSAGE, _('The field "type" must be text.'), client_id)
     raise ProtocolError(
         INVALID_MESSAGE,
-        f"Unknown frame type {frame_type[:40]!r}; use message, join, typing or ping.",
+        sentence(
+            _("Unknown frame type %(type)s; use message, join, typing or ping."),
+            type=repr(frame_type[:40]),
+        ),
         client_id,
     )
 
@@ -137,18 +153,22 @@ def clean_name(raw: str, *, max_length: int, client_id: str | None = None) -> st
     """Trim a name and check it; the trimmed name is the one joined and relayed."""
     name = raw.strip()
     if not name:
-        raise ProtocolError(NAME_INVALID, "Please choose a name.", client_id)
+        raise ProtocolError(NAME_INVALID, _("Please choose a name."), client_id)
     if len(name) > max_length:
         raise ProtocolError(
-            NAME_INVALID, f"Names can be at most {max_length} characters long.", client_id
+            NAME_INVALID,
+            sentence(_("Names can be at most %(max)s characters long."), max=max_length),
+            client_id,
         )
     if any(unicodedata.category(char) == "Cc" for char in name):
-        raise ProtocolError(NAME_INVALID, "Names cannot contain control characters.", client_id)
+        raise ProtocolError(NAME_INVALID, _("Names cannot contain control characters."), client_id)
     if has_bidi_control(name):
         raise ProtocolError(
             NAME_INVALID,
-            "Names cannot contain characters that reorder text, such as the right-to-left"
-            " override: they make a name show in another order than it is written.",
+            _(
+                "Names cannot contain characters that reorder text, such as the right-to-left"
+                " override: they make a name show in another order than it is written."
+            ),
             client_id,
         )
     return name
@@ -157,13 +177,38 @@ def clean_name(raw: str, *, max_length: int, client_id: str | None = None) -> st
 def check_message(text: str, *, max_length: int, client_id: str | None = None) -> None:
     """Refuse an empty or over-long chat message."""
     if not text.strip():
-        raise ProtocolError(MESSAGE_EMPTY, "Cannot send an empty message.", client_id)
+        raise ProtocolError(MESSAGE_EMPTY, _("Cannot send an empty message."), client_id)
     if len(text) > max_length:
         raise ProtocolError(
             MESSAGE_TOO_LONG,
-            f"Messages can be at most {max_length} characters long; this one has {len(text)}.",
+            sentence(
+                _("Messages can be at most %(max)s characters long; this one has %(length)s."),
+                max=max_length,
+                length=len(text),
+            ),
             client_id,
         )
+
+
+def room_full(*, client_id: str | None = None) -> ProtocolError:
+    """A join beyond the room's size (`Room.max_members`); a name error, for precedence."""
+    return ProtocolError(ROOM_FULL, _("This room is full; please try again later."), client_id)
+
+
+def slow_mode(*, wait_seconds: int, client_id: str | None = None) -> ProtocolError:
+    """A message sooner than the room's slow mode allows, saying how long to wait."""
+    return ProtocolError(
+        RATE_LIMITED,
+        sentence(
+            ngettext_lazy(
+                "This room is in slow mode: wait %(seconds)s second before your next message.",
+                "This room is in slow mode: wait %(seconds)s seconds before your next message.",
+                wait_seconds,
+            ),
+            seconds=wait_seconds,
+        ),
+        client_id,
+    )
 
 
 # Server frames.
@@ -199,7 +244,8 @@ def pong_frame() -> dict[str, Any]:
 
 
 def error_frame(error: ProtocolError) -> dict[str, Any]:
-    frame: dict[str, Any] = {"type": "error", "code": error.code, "detail": error.detail}
+    """The error frame; its detail in the active language (the consumer chooses it)."""
+    frame: dict[str, Any] = {"type": "error", "code": error.code, "detail": str(error.detail)}
     if error.client_id is not None:
         frame["client_id"] = error.client_id
     return frame

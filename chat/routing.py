@@ -4,7 +4,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import re_path
 
 from .consumers import ChatConsumer
-from .rooms import ROOM_SLUG_PATTERN
+from .rooms import ROOM_SLUG_PATTERN, SOCKET_PREFIX
 
 
 class RefuseConsumer(AsyncWebsocketConsumer):
@@ -15,7 +15,7 @@ class RefuseConsumer(AsyncWebsocketConsumer):
 
 
 websocket_urlpatterns = [
-    re_path(r"^websocket/ws_chat/?$", ChatConsumer.as_asgi()),
-    re_path(rf"^websocket/ws_chat/(?P<room>{ROOM_SLUG_PATTERN})/?$", ChatConsumer.as_asgi()),
+    re_path(rf"^{SOCKET_PREFIX}/?$", ChatConsumer.as_asgi()),
+    re_path(rf"^{SOCKET_PREFIX}/(?P<room>{ROOM_SLUG_PATTERN})/?$", ChatConsumer.as_asgi()),
     re_path(r"", RefuseConsumer.as_asgi()),
 ]

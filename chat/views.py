@@ -1,26 +1,63 @@
 """HTTP views: the chat page and the health probe."""
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import get_language
 
 from . import health
-from .models import ChatSettings
-from .rooms import DEFAULT_ROOM
+from .conf import get_config
+from .models import Room
+from .page import bcp47, page_config
+from .presence import get_presence
+from .redis.errors import REDIS_ERRORS
+from .rooms import DEFAULT_ROOM, ROOM_SLUG_RE
+
+logger = logging.getLogger(__name__)
+
+# The page shows how many were in the room when it was served; a registry
+# that does not answer this fast leaves the count out rather than the page.
+PAGE_COUNT_TIMEOUT_SECONDS = 0.5
 
 
-def chat_page(request: HttpRequest, room: str = DEFAULT_ROOM) -> HttpResponse:
+async def chat_page(request: HttpRequest, room: str = DEFAULT_ROOM) -> HttpResponse:
     """The single-file chat page for a room; the socket says if the room is closed."""
-    settings = ChatSettings.load()
+    config = await get_config()
+    title = await Room.objects.filter(slug=room).values_list("title", flat=True).afirst()
     return render(
         request,
         "chat/index.html",
         {
             "room": room,
-            "banner": settings.banner,
-            "max_name_length": settings.max_name_length,
-            "max_message_length": settings.max_message_length,
+            "title": title or "",
+            "banner": config.banner,
+            "count": await _member_count(room),
+            "language": bcp47(get_language()),
+            "page_config": page_config(room=room, config=config),
         },
     )
+
+
+async def _member_count(room: str) -> int | None:
+    """How many are in the room now, or None if the registry cannot say quickly."""
+    try:
+        counts = await asyncio.wait_for(get_presence().counts(), PAGE_COUNT_TIMEOUT_SECONDS)
+    except (TimeoutError, *REDIS_ERRORS) as error:
+        logger.warning("chat page of %s served without a member count: %r", room, error)
+        return None
+    return counts.get(room, 0)
+
+
+def room_redirect(request: HttpRequest, room: str) -> HttpResponse:
+    """`/websocket/Games/` (capitals, white space around) is the room `games`."""
+    slug = room.strip().lower()
+    if slug == room or not ROOM_SLUG_RE.match(slug):
+        raise Http404("No such room.")
+    return redirect("chat-room", permanent=True, room=slug)
 
 
 async def healthz(request: HttpRequest) -> JsonResponse:

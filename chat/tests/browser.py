@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from playwright.sync_api import Browser, Locator, Page, Playwright, expect
@@ -48,23 +49,67 @@ def save_screenshot(page: Page, filename: str) -> None:
         page.screenshot(path=PROJECT_DIR / Path(folder) / filename)
 
 
+@dataclass(frozen=True)
+class Words:
+    """What a person reads on the page in one language, written out here (not
+    taken from the message files) so that a missing translation fails a test."""
+
+    locale: str
+    lang: str
+    your_name: str
+    message: str
+    send: str
+    joined_as: str
+    time: re.Pattern[str]
+
+
+ENGLISH = Words(
+    locale="en-US",
+    lang="en",
+    your_name="Your name",
+    message="Message",
+    send="Send",
+    joined_as="You joined as {name}.",
+    time=re.compile(r"^\d{2}:\d{2}\s(AM|PM)$"),
+)
+PORTUGUESE = Words(
+    locale="pt-BR",
+    lang="pt-BR",
+    your_name="Seu nome",
+    message="Mensagem",
+    send="Enviar",
+    joined_as="Você entrou como {name}.",
+    time=re.compile(r"^\d{2}:\d{2}$"),
+)
+
+# How many times a line of the log says `text` (a line said again shows a count).
+SAID_JS = """([kind, text]) => [...document.querySelectorAll("#log li." + kind)]
+  .filter((li) => li.querySelector(".text").textContent === text)
+  .reduce((sum, li) => sum + Number(li.dataset.times || 1), 0)"""
+
+
 class ChatPage:
     """One person's chat page, read the way a person (or a screen reader) finds things."""
 
-    def __init__(self, page: Page) -> None:
+    def __init__(self, page: Page, words: Words = ENGLISH) -> None:
         self.page = page
+        self.words = words
         page.set_default_timeout(EXPECT_TIMEOUT_MS)
-        self.name = page.get_by_label("Your name")
-        self.message = page.get_by_label("Message", exact=True)
-        self.send_button = page.get_by_role("button", name="Send")
+        self.name = page.get_by_label(words.your_name)
+        self.message = page.get_by_label(words.message, exact=True)
+        self.send_button = page.get_by_role("button", name=words.send)
         self.log = page.locator("#log")
         self.messages = self.log.locator("li.message")
         self.notices = self.log.locator("li.notice")
         self.errors = self.log.locator("li.error")
+        self.warnings = self.log.locator("li.warning")
         self.members = page.locator("#members li")
         self.count = page.locator("#member-count")
         self.typing = page.locator("#typing")
         self.state = page.locator("#state")
+        self.heading = page.locator("h1")
+        self.new_messages = page.locator("#new-messages")
+        self.reconnect = page.locator("#reconnect")
 
     def expect_connected(self) -> None:
         expect(self.state).to_have_attribute("data-state", "open")
@@ -75,8 +120,15 @@ class ChatPage:
         self.name.press("Enter")
         self.expect_joined(name)
 
+    def said(self, text: str, kind: str = "notice") -> int:
+        return self.page.evaluate(SAID_JS, [kind, text])
+
+    def expect_said(self, text: str, times: int = 1, kind: str = "notice") -> None:
+        """The log says `text` `times` times, in lines of its own or counted on one."""
+        self.page.wait_for_function(f"(args) => ({SAID_JS})(args) === {times}", arg=[kind, text])
+
     def expect_joined(self, name: str, times: int = 1) -> None:
-        expect(self.notices.filter(has_text=exactly(f"You joined as {name}."))).to_have_count(times)
+        self.expect_said(self.words.joined_as.format(name=name), times)
 
     def say(self, text: str) -> None:
         """Type a message and press Enter."""

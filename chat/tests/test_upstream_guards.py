@@ -2,7 +2,8 @@
 
 chat.dispatch forks Channels' consumer loop, chat.redis.pipeline and
 chat.layers.redis drive redis-py connections below its public API, and
-chat.daphne_limits wraps autobahn's options as Daphne calls them. None of
+chat.daphne_limits wraps autobahn's options as Daphne calls them, and
+chat.i18n chooses a handshake's language as Django chooses a page's. None of
 that is a promise upstream keeps between releases, so each borrowed function
 is pinned here by a SHA-256 of its source, recorded at the version in
 requirements.txt. An upgrade that changes one fails here, naming what of
@@ -233,6 +234,23 @@ BORROWED = (
         "autobahn.websocket.protocol:WebSocketServerFactory.setProtocolOptions",
         "chat.daphne_limits.install",
         "10692636f6f89b194e3ff926ebb32b477ad802545c798f700ab3ba68788f35e3",
+    ),
+    # chat.i18n.language_from_accept is its Accept-Language loop, for the
+    # WebSocket handshake that no LocaleMiddleware sees: stop at "*", skip
+    # what language_code_re refuses, get_supported_language_variant, else
+    # LANGUAGE_CODE. The page and the details must choose alike.
+    Borrowed(
+        "django",
+        "django.utils.translation.trans_real:get_language_from_request",
+        "chat.i18n.language_from_accept",
+        "fcb9512c1324c19b67f5ae0c877744774fc456d266646c779f4b293994277e51",
+    ),
+    # chat.i18n relies on it to cut a huge header and ignore a malformed one.
+    Borrowed(
+        "django",
+        "django.utils.translation.trans_real:parse_accept_lang_header",
+        "chat.i18n.language_from_accept",
+        "f7cba459cc9f72d776c91a17586991b5be5d453f6c5da3ff64c3971c40a5acf3",
     ),
 )
 

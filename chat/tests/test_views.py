@@ -21,7 +21,7 @@ def test_page_is_served_for_valid_rooms(client, path, room):
     response = client.get(path)
     assert response.status_code == 200
     body = response.content.decode()
-    assert f'<script id="room-slug" type="application/json">"{room}"</script>' in body
+    assert f'"room": "{room}", "socketPath": "/websocket/ws_chat/{room}"' in body
     for element in ('id="name"', 'id="message"', 'id="send"', 'id="log"', 'aria-live="polite"'):
         assert element in body
 
@@ -34,7 +34,7 @@ def test_page_has_no_external_urls_and_derives_socket_url(client):
 
 
 @pytest.mark.parametrize(
-    "path", ["/websocket/Lobby/", "/websocket/_x/", "/websocket/" + "a" * 49 + "/", "/nope"]
+    "path", ["/websocket/Lob by/", "/websocket/_x/", "/websocket/" + "a" * 49 + "/", "/nope"]
 )
 def test_bad_paths_are_404(client, path):
     assert client.get(path).status_code == 404
