@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
 from .i18n import Text, sentence
-from .names import has_bidi_control
+from .names import has_bidi_control, skeleton_key
 
 # Longest client_id echoed back; it is the client's own correlation token.
 MAX_CLIENT_ID_LENGTH = 128
@@ -152,7 +152,9 @@ def _valid_client_id(value: object) -> bool:
 def clean_name(raw: str, *, max_length: int, client_id: str | None = None) -> str:
     """Trim a name and check it; the trimmed name is the one joined and relayed."""
     name = raw.strip()
-    if not name:
+    # A name of nothing but invisible characters (U+200B...) shows as no
+    # name at all: its skeleton, which drops them, is empty.
+    if not name or not skeleton_key(name):
         raise ProtocolError(NAME_INVALID, _("Please choose a name."), client_id)
     if len(name) > max_length:
         raise ProtocolError(

@@ -106,6 +106,12 @@ def test_clean_name_allows_other_format_characters(char):
     assert protocol.clean_name(f" a{char}b ", max_length=32) == f"a{char}b"
 
 
+@pytest.mark.parametrize("name", ["\u200b", "\u200b\u200d", " \u2060 "])
+def test_clean_name_refuses_a_name_that_shows_as_nothing(name):
+    """Only invisible characters: the page would show an empty name."""
+    assert code_of(protocol.clean_name, name, max_length=32) == "name_invalid"
+
+
 def test_check_message():
     protocol.check_message("x" * 10, max_length=10)
     assert code_of(protocol.check_message, "", max_length=10) == "message_empty"
