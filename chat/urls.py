@@ -11,4 +11,5 @@ urlpatterns = [
     path("websocket/", views.chat_page, name="chat-lobby"),
     re_path(rf"^websocket/(?P<room>{ROOM_SLUG_PATTERN})/$", views.chat_page, name="chat-room"),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", views.metrics_page, name="metrics"),
 ]
