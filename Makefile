@@ -7,7 +7,7 @@ BENCH_STAMP := $(VENV)/.installed-bench-requirements
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-bench run test test-fast lint superuser chromium redis-server bench
+.PHONY: install install-bench run test test-fast lint superuser chromium redis-server nginx bench
 
 install: $(STAMP)
 
@@ -33,10 +33,11 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-cache
 
-# The browser tests drive the system's Chromium and the Redis tests start
-# their own redis-server, both installed here when missing; the suite includes
-# a smoke run of the benchmark harness, hence install-bench.
-test: install install-bench lint chromium redis-server
+# The browser tests drive the system's Chromium, the Redis tests start their
+# own redis-server and the deploy test its own nginx, all installed here when
+# missing; the suite includes a smoke run of the benchmark harness, hence
+# install-bench.
+test: install install-bench lint chromium redis-server nginx
 	$(PY) -m pytest
 
 chromium:
@@ -45,6 +46,9 @@ chromium:
 redis-server:
 	@scripts/ensure-redis-server.sh
 
+nginx:
+	@scripts/ensure-nginx.sh
+
 # Side by side with the reference designs (docs/performance.md); a few
 # minutes. BENCH_ARGS=--quick for a smoke run, --redis for the Redis column.
 bench: install-bench
@@ -52,7 +56,7 @@ bench: install-bench
 
 # The pure and in-process tests only: no server processes, Redis or browser.
 test-fast: install
-	$(PY) -m pytest -m "not server and not redis and not browser"
+	$(PY) -m pytest -m "not server and not redis and not browser and not deploy"
 
 superuser: install
 	$(PY) manage.py migrate --noinput

@@ -68,6 +68,8 @@ def command(kind: str, port: int) -> list[str]:
             "--http", "httptools",
             "--ws", "websockets-sansio",
             "--ws-max-size", str(64 * 1024),
+            "--ws-ping-interval", "20",
+            "--ws-ping-timeout", "20",
             "--lifespan", "off",
             "--no-access-log",
             "chatsite.asgi:application",

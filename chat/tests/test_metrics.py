@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 from django.test import override_settings
 from prometheus_client.parser import text_string_to_metric_families
@@ -70,3 +73,52 @@ def test_every_chat_metric_says_what_it_counts(client):
     assert len(helps) >= 9
     for line in helps:
         assert len(line.split(" ", 3)[3]) > 30, line
+
+
+class _Redis:
+    """Stands in for a Redis layer that watches its connection."""
+
+    def up(self) -> bool:
+        return True
+
+
+def exposed_names(text: str) -> set[str]:
+    """Every sample name a scrape of `text`'s families can hold (counters: _total)."""
+    names = set()
+    for family in text_string_to_metric_families(text):
+        names.add(family.name)
+        if family.type == "counter":
+            names.add(family.name + "_total")
+    return names
+
+
+def test_the_grafana_dashboard_is_importable_and_shows_metrics_that_exist(client):
+    from chat import metrics
+    from chat.tests.servers import PROJECT_DIR
+
+    redis = _Redis()
+    metrics.watch_redis(redis.up)
+    with override_settings(CHAT_METRICS_TOKEN=TOKEN):
+        text = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").content.decode()
+    del redis
+    assert "chat_redis_up 1.0" in text
+    exposed = exposed_names(text)
+
+    dashboard = json.loads((PROJECT_DIR / "docs" / "grafana-dashboard.json").read_text())
+    assert dashboard["title"] and dashboard["uid"] and dashboard["schemaVersion"] >= 30
+    # Importable anywhere: the data source is chosen at import.
+    assert [item["name"] for item in dashboard["__inputs"]] == ["DS_PROMETHEUS"]
+    shown: set[str] = set()
+    for panel in dashboard["panels"]:
+        assert panel["title"] and panel["gridPos"]["w"] > 0, panel
+        assert panel["datasource"]["uid"] == "${DS_PROMETHEUS}"
+        for target in panel["targets"]:
+            names = set(re.findall(r"\b((?:chat|process)_[a-z_]+)\b", target["expr"]))
+            assert names, target
+            assert names <= exposed, (panel["title"], names - exposed)
+            shown |= names
+    wanted = {
+        "chat_connections", "chat_members", "chat_messages_total", "chat_deliveries_total",
+        "chat_errors_total", "chat_closes_total", "chat_redis_up",
+    }  # fmt: skip
+    assert wanted <= shown
