@@ -67,8 +67,9 @@ ERRORS = Counter(
 CLOSES = Counter(
     "chat_closes",
     "WebSocket connections of this process that ended, by close code: the server's own, "
-    "the client's, or 1006 when the connection was lost without a close frame. Client "
-    "codes outside 1000-1015 are counted as other.",
+    "the client's, or for a connection lost without a close frame what the server reports "
+    "(1006 under Daphne, 1005 under uvicorn). Client codes outside 1000-1015 are counted "
+    "as other.",
     ["code"],
     registry=REGISTRY,
 )

@@ -32,9 +32,9 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect as ws_connect
 
-from chat.tests.redis_server import RedisServer
-from chat.tests.servers import HOST, PROJECT_DIR, STOP_TIMEOUT, ServerProcess, free_port
-from chat.tests.wsclient import closed_code, recv, recv_type, send
+from chat.testing.redis_server import RedisServer
+from chat.testing.servers import HOST, PROJECT_DIR, STOP_TIMEOUT, ServerProcess, free_port
+from chat.testing.wsclient import closed_code, recv, recv_type, send
 
 pytestmark = [pytest.mark.deploy, pytest.mark.server, pytest.mark.redis]
 

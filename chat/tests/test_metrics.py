@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import http.client
 import json
 import re
+import time
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.test import override_settings
 from prometheus_client.parser import text_string_to_metric_families
+from websockets.asyncio.client import connect as ws_connect
+
+from chat import metrics
+from chat.conf import expire_config
+from chat.models import ChatSettings
+from chat.testing.servers import HOST
+from chat.testing.wsclient import recv_type, send
 
 TOKEN = "s3cret-token"
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def families(text: str) -> dict[str, object]:
@@ -94,7 +105,7 @@ def exposed_names(text: str) -> set[str]:
 
 def test_the_grafana_dashboard_is_importable_and_shows_metrics_that_exist(client):
     from chat import metrics
-    from chat.tests.servers import PROJECT_DIR
+    from chat.testing.servers import PROJECT_DIR
 
     redis = _Redis()
     metrics.watch_redis(redis.up)
@@ -122,3 +133,258 @@ def test_the_grafana_dashboard_is_importable_and_shows_metrics_that_exist(client
         "chat_errors_total", "chat_closes_total", "chat_redis_up",
     }  # fmt: skip
     assert wanted <= shown
+
+
+# The in-process figures, read as a scrape reads them.
+
+
+def value(name: str, **labels: str) -> float:
+    """A sample of this process's registry; 0 for a series not counted yet."""
+    return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def figures() -> dict[str, float]:
+    return {
+        name: value(name)
+        for name in [
+            "chat_connections",
+            "chat_members",
+            "chat_rooms",
+            "chat_messages_total",
+            "chat_deliveries_total",
+        ]
+    }
+
+
+def grew(before: dict[str, float], **expected: float) -> None:
+    """Every figure is where `expected` says (a growth from `before`), the others unchanged."""
+    now = figures()
+    assert {name: now[name] - before[name] for name in now} == {
+        name: expected.get(name.removeprefix("chat_").removesuffix("_total"), 0.0) for name in now
+    }
+
+
+@pytest.fixture
+def counting(settings):
+    """Metrics on, as with CHAT_METRICS_TOKEN set, for the connections the test opens."""
+    settings.CHAT_METRICS_TOKEN = TOKEN
+
+
+async def test_gauges_follow_open_join_and_close(counting, connect):
+    before = figures()
+    shun, hyoga, ikki = await connect(), await connect(), await connect("/websocket/ws_chat/other")
+    grew(before, connections=3)
+    await shun.join("Shun")
+    await hyoga.join("Hyoga")
+    # Shun hears Hyoga join; each joiner got its `joined`.
+    await shun.receive_type("presence")
+    grew(before, connections=3, members=2, rooms=1, deliveries=3)
+    await ikki.join("Ikki")
+    grew(before, connections=3, members=3, rooms=2, deliveries=4)
+    await hyoga.disconnect()
+    await shun.receive_type("presence")
+    grew(before, connections=2, members=2, rooms=2, deliveries=5)
+    await ikki.disconnect()
+    await shun.disconnect()
+    grew(before, deliveries=5)
+
+
+async def test_a_session_of_n_messages_in_a_room_of_m_members(counting, connect):
+    members, messages = 5, 7
+    clients = [await connect("/websocket/ws_chat/session") for _ in range(members)]
+    for number, client in enumerate(clients):
+        await client.join(f"Member {number}")
+    for number, client in enumerate(clients):
+        for _ in range(members - 1 - number):
+            await client.receive_type("presence")
+    before = figures()
+    speaker, *listeners = clients
+    for number in range(messages):
+        await speaker.send({"message": f"message {number}"})
+    for listener in listeners:
+        for _ in range(messages):
+            await listener.receive_type("message")
+    await speaker.assert_silent()
+    grew(
+        before,
+        connections=0,
+        messages=messages,
+        deliveries=messages * (members - 1),
+    )
+
+
+async def test_errors_and_closes_by_code(counting, connect):
+    def by_code(name: str, code: str) -> float:
+        return value(name, code=code)
+
+    errors_before = {
+        code: by_code("chat_errors_total", code)
+        for code in ["invalid_json", "name_taken", "not_joined"]
+    }
+    closes_before = {
+        code: by_code("chat_closes_total", code) for code in ["1000", "1001", "4404", "other"]
+    }
+    seiya, shiryu = await connect(), await connect()
+    await seiya.join("Seiya")
+    assert (await shiryu.error("{nope"))["code"] == "invalid_json"
+    assert (await shiryu.error({"type": "join", "name": "seiya"}))["code"] == "name_taken"
+    assert (await shiryu.error({"type": "typing"}))["code"] == "not_joined"
+    assert (await shiryu.error("[]"))["code"] == "invalid_frame"
+    for code in errors_before:
+        assert by_code("chat_errors_total", code) - errors_before[code] == 1, code
+    await seiya.communicator.disconnect(code=1001)
+    await shiryu.communicator.disconnect(code=3999)
+    await set_adhoc_rooms(False)
+    nowhere = await connect("/websocket/ws_chat/nowhere")
+    assert await nowhere.closed_with() == 4404
+    # The client's answer to the server's close is not a close of its own.
+    await nowhere.disconnect()
+    grown = {
+        code: by_code("chat_closes_total", code) - closes_before[code] for code in closes_before
+    }
+    assert grown == {"1000": 0, "1001": 1, "4404": 1, "other": 1}
+
+
+async def set_adhoc_rooms(allowed: bool) -> None:
+    def save() -> None:
+        chat_settings = ChatSettings.load()
+        chat_settings.allow_adhoc_rooms = allowed
+        chat_settings.save()
+
+    await sync_to_async(save)()
+    expire_config()
+
+
+async def test_nothing_is_counted_without_a_token(settings, connect):
+    settings.CHAT_METRICS_TOKEN = ""
+    before = figures()
+    errors = value("chat_errors_total", code="invalid_json")
+    lone, other = await connect(), await connect()
+    await lone.join("Lone")
+    await other.join("Other")
+    await lone.receive_type("presence")
+    await other.send({"message": "hello"})
+    await lone.receive_type("message")
+    await lone.error("{")
+    await lone.disconnect()
+    await other.disconnect()
+    grew(before)
+    assert value("chat_errors_total", code="invalid_json") == errors
+
+
+# Real processes: exact figures over sockets, each process its own.
+
+
+def scrape(server, token: str = TOKEN) -> dict[str, float]:
+    """One process's /metrics: every sample by name and labels."""
+    connection = http.client.HTTPConnection(HOST, server.port, timeout=5)
+    try:
+        connection.request("GET", "/metrics", headers={"Authorization": f"Bearer {token}"})
+        response = connection.getresponse()
+        assert response.status == 200
+        text = response.read().decode()
+    finally:
+        connection.close()
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f"{key}={val}" for key, val in sorted(sample.labels.items()))
+            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return samples
+
+
+async def eventually(server, wanted: dict[str, float], timeout: float = 10.0) -> dict[str, float]:
+    """Scrape until the figures in `wanted` hold (a server counts as its events arrive)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        samples = await asyncio.to_thread(scrape, server)
+        got = {name: samples.get(name, 0.0) for name in wanted}
+        if got == wanted or time.monotonic() > deadline:
+            assert got == wanted
+            return samples
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.server
+@pytest.mark.parametrize(
+    # What each server reports for a connection lost without a close frame.
+    ("kind", "lost"),
+    [("uvicorn", "1005"), ("daphne", "1006")],
+)
+async def test_a_killed_tcp_connection_is_uncounted_at_once(start_server, kind, lost):
+    server = start_server(kind, CHAT_METRICS_TOKEN=TOKEN)
+    url = f"{server.ws_url}/websocket/ws_chat/kill"
+    async with ws_connect(url) as stays:
+        await send(stays, {"type": "join", "name": "Stays"})
+        await recv_type(stays, "joined")
+        killed = await ws_connect(url)
+        await send(killed, {"type": "join", "name": "Killed"})
+        await recv_type(killed, "joined")
+        await recv_type(stays, "presence")
+        await eventually(server, {"chat_connections": 2, "chat_members": 2, "chat_rooms": 1})
+        # No close frame, no FIN handshake: the TCP connection just goes.
+        killed.transport.abort()
+        assert (await recv_type(stays, "presence"))["event"] == "leave"
+        await eventually(
+            server,
+            {
+                "chat_connections": 1,
+                "chat_members": 1,
+                "chat_rooms": 1,
+                f"chat_closes_total{{code={lost}}}": 1,
+            },
+        )
+    await eventually(
+        server,
+        {
+            "chat_connections": 0,
+            "chat_members": 0,
+            "chat_rooms": 0,
+            "chat_closes_total{code=1000}": 1,
+        },
+    )
+
+
+@pytest.mark.server
+@pytest.mark.redis
+async def test_two_processes_on_redis_each_count_their_own(start_server, redis_server):
+    env = {"CHAT_METRICS_TOKEN": TOKEN, "REDIS_URL": redis_server.url}
+    one, two = (
+        start_server("uvicorn", wait=False, **env),
+        start_server("uvicorn", wait=False, **env),
+    )
+    one.wait_ready()
+    two.wait_ready()
+    room = "/websocket/ws_chat/shared"
+    async with (
+        ws_connect(one.ws_url + room) as seiya,
+        ws_connect(one.ws_url + room) as shiryu,
+        ws_connect(two.ws_url + room) as hyoga,
+    ):
+        for ws, name in [(seiya, "Seiya"), (shiryu, "Shiryu"), (hyoga, "Hyoga")]:
+            await send(ws, {"type": "join", "name": name})
+            await recv_type(ws, "joined")
+        await recv_type(seiya, "presence")
+        await recv_type(seiya, "presence")
+        await recv_type(shiryu, "presence")
+        wanted = {"chat_connections": 2, "chat_members": 2, "chat_rooms": 1, "chat_redis_up": 1}
+        before_one = await eventually(one, wanted)
+        before_two = await eventually(two, {**wanted, "chat_connections": 1, "chat_members": 1})
+        messages = 3
+        for number in range(messages):
+            await send(seiya, {"message": f"hi {number}"})
+        for ws in (shiryu, hyoga):
+            for _ in range(messages):
+                await recv_type(ws, "message")
+
+        def grown(samples, before, name):
+            return samples[name] - before[name]
+
+        after_one = await asyncio.to_thread(scrape, one)
+        after_two = await asyncio.to_thread(scrape, two)
+        # Seiya's messages were accepted by process one only; each process
+        # wrote them to its own members' sockets: Shiryu's on one, Hyoga's on two.
+        assert grown(after_one, before_one, "chat_messages_total") == messages
+        assert grown(after_two, before_two, "chat_messages_total") == 0
+        assert grown(after_one, before_one, "chat_deliveries_total") == messages
+        assert grown(after_two, before_two, "chat_deliveries_total") == messages

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
-from chat.tests.servers import PROJECT_DIR, server_env
+from chat.testing.servers import PROJECT_DIR, server_env
 
 # A time (ISO date and clock) and a level at the start of every text line.
 TEXT_LINE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3} (DEBUG|INFO|WARNING|ERROR) ")
