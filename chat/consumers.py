@@ -55,6 +55,8 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
 
     async def __call__(self, scope, receive, send) -> None:
         """Run the consumer; a Redis outage closes it with a code the page retries."""
+        self.room = scope["url_route"]["kwargs"].get("room", DEFAULT_ROOM)
+        self.group = group_name(self.room)
         try:
             await super().__call__(scope, receive, send)
         except REDIS_ERRORS as error:
@@ -89,8 +91,6 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         """Accept, then close at once with a code the page explains if the room is not open."""
-        self.room = self.scope["url_route"]["kwargs"].get("room", DEFAULT_ROOM)
-        self.group = group_name(self.room)
         config = await get_config()
         self.bucket = TokenBucket(rate=config.rate_limit_per_second, burst=config.rate_limit_burst)
         await self.accept()

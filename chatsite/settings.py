@@ -194,8 +194,8 @@ if not DEBUG:
     STORAGES["staticfiles"]["BACKEND"] = "whitenoise.storage.CompressedManifestStaticFilesStorage"
 
 # Every line with its time and level; the chat's own lines one JSON object
-# each with CHAT_LOG_FORMAT=json (chatsite/logs.py). uvicorn's own loggers
-# are given the same format once the app is loaded (its access log stays as
+# each with CHAT_LOG_FORMAT=json (chatsite/logs.py). uvicorn's server log
+# is given the same format once the app is loaded (its access log stays as
 # the command line set it). What the chat logs is listed in the README: no
 # message text and no names.
 CHAT_LOG_LEVEL = os.environ.get("CHAT_LOG_LEVEL", "INFO").strip().upper() or "INFO"
@@ -219,7 +219,10 @@ LOGGING = {
         # Django's own handlers print only with DEBUG on, or mail ADMINS: to the root instead.
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.server": {"handlers": [], "propagate": True},
-        "uvicorn": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # uvicorn's server log. Not "uvicorn" itself: configuring a logger
+        # resets its children, and uvicorn.access would log again despite
+        # --no-access-log.
+        "uvicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
 

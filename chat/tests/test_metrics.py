@@ -18,7 +18,7 @@ from chat import metrics
 from chat.conf import expire_config
 from chat.models import ChatSettings
 from chat.testing.servers import HOST
-from chat.testing.wsclient import recv_type, send
+from chat.testing.wsclient import closed_code, recv_type, send
 
 TOKEN = "s3cret-token"
 
@@ -388,3 +388,44 @@ async def test_two_processes_on_redis_each_count_their_own(start_server, redis_s
         assert grown(after_two, before_two, "chat_messages_total") == 0
         assert grown(after_one, before_one, "chat_deliveries_total") == messages
         assert grown(after_two, before_two, "chat_deliveries_total") == messages
+
+
+@pytest.mark.server
+@pytest.mark.redis
+async def test_redis_up_follows_an_outage_and_the_log_says_it_once(start_server, redis_server):
+    server = start_server(
+        "uvicorn", CHAT_METRICS_TOKEN=TOKEN, REDIS_URL=redis_server.url, CHAT_LOG_FORMAT="json"
+    )
+    url = f"{server.ws_url}/websocket/ws_chat/outage"
+    async with ws_connect(url) as seiya:
+        await send(seiya, {"name": "Seiya", "message": "a secret of mine"})
+        await recv_type(seiya, "joined")
+        await eventually(server, {"chat_redis_up": 1, "chat_members": 1})
+        redis_server.stop()
+        assert await closed_code(seiya) == 4503
+    # A connection opened during the outage cannot get a channel: 4503 too.
+    async with ws_connect(url) as during:
+        assert await closed_code(during) == 4503
+    await eventually(
+        server,
+        {
+            "chat_redis_up": 0,
+            "chat_members": 0,
+            "chat_connections": 0,
+            "chat_closes_total{code=4503}": 2,
+        },
+    )
+    redis_server.start()
+    await eventually(server, {"chat_redis_up": 1}, timeout=20)
+
+    lines = [line for line in server.log().splitlines() if line.strip()]
+    chat_lines = [json.loads(line) for line in lines if line.startswith("{")]
+    refused = [entry for entry in chat_lines if entry["message"].startswith("closing a new")]
+    assert [entry["room"] for entry in refused] == ["outage"], chat_lines
+    assert refused[0]["level"] == "WARNING" and "Redis unavailable" in refused[0]["message"]
+    for entry in chat_lines:
+        assert entry["message"].count("Redis unavailable") <= 1, entry
+    # The people's words and names are theirs: not in the operator's log.
+    assert not [line for line in lines if "Seiya" in line or "a secret of mine" in line]
+    # --no-access-log holds: HTTP requests (the scrapes) are not logged.
+    assert "GET /metrics" not in server.log()
