@@ -31,8 +31,9 @@ def free_port() -> int:
 
 
 def server_env(database: Path, **extra: str) -> dict[str, str]:
-    """The environment of a server process: its own database, no inherited Redis."""
-    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
+    """The environment of a server process: its own database, no inherited Redis or metrics."""
+    inherited = {"REDIS_URL", "DATABASE_URL", "CHAT_METRICS_TOKEN"}
+    env = {k: v for k, v in os.environ.items() if k not in inherited}
     env.update(
         DJANGO_SETTINGS_MODULE="chatsite.settings",
         DATABASE_URL=f"sqlite:///{database}",
