@@ -354,8 +354,16 @@ def test_an_admin_login_over_tls_passes_csrf(deployment):
     assert "Site administration" in response.read().decode()
 
 
-def accepted_websockets(server: ServerProcess) -> int:
-    return server.log().count('"WebSocket /websocket/ws_chat/deploy" [accepted]')
+def members(server: ServerProcess, token: str) -> float:
+    """chat_members of one process, from its /metrics as Prometheus scrapes it."""
+    connection = http.client.HTTPConnection(HOST, server.port, timeout=10)
+    try:
+        connection.request("GET", "/metrics", headers={"Authorization": f"Bearer {token}"})
+        text = connection.getresponse().read().decode()
+    finally:
+        connection.close()
+    (line,) = [line for line in text.splitlines() if line.startswith("chat_members ")]
+    return float(line.split()[1])
 
 
 async def test_two_people_on_different_processes_talk(deployment):
@@ -369,8 +377,9 @@ async def test_two_people_on_different_processes_talk(deployment):
             assert (await recv_type(seiya, "message"))["message"] == "Olá"
             await send(seiya, {"message": "Oi"})
             assert (await recv_type(shun, "message"))["message"] == "Oi"
-            # nginx's least_conn put them on different processes.
-            assert [accepted_websockets(server) for server in deployment.servers] == [1, 1]
+            # nginx's least_conn put them on different processes, each counting its own.
+            counted = [members(server, deployment.token) for server in deployment.servers]
+            assert counted == [1, 1]
 
 
 async def test_an_idle_connection_outlives_proxy_read_timeout(deployment):
