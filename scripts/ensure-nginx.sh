@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
-# The deploy test (chat/tests/test_deploy.py) runs docs/deploy.md's nginx
-# configuration with a real nginx; install Debian's when the machine lacks it.
-# Without root and without nginx the test is skipped, so this only says so.
+# The deploy test (chat/tests/test_deploy.py) follows docs/deploy.md with a
+# real nginx, the guide's curl checks and a throw-away openssl certificate;
+# install Debian's packages when the machine lacks them. Without root and
+# without nginx the test is skipped, so this only says so.
 set -euo pipefail
 
-if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then
+missing=()
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
-    echo "nginx is missing and this is not root: the deploy test will be skipped (apt-get install nginx)." >&2
+    echo "Missing ${missing[*]} and not root: the deploy test will be skipped or fail (apt-get install ${missing[*]})." >&2
     exit 0
 fi
-echo "Installing nginx for the deploy test..."
+echo "Installing ${missing[*]} for the deploy test..."
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends nginx >/dev/null
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The package starts nginx on port 80 where it can; the test runs its own.
 if command -v systemctl >/dev/null 2>&1; then
     systemctl disable --now nginx >/dev/null 2>&1 || true
