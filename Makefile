@@ -7,7 +7,7 @@ BENCH_STAMP := $(VENV)/.installed-bench-requirements
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-bench run test test-fast lint superuser chromium redis-server gettext messages bench
+.PHONY: install install-bench run test test-fast lint superuser chromium redis-server gettext messages nginx bench
 
 install: $(STAMP)
 
@@ -34,10 +34,10 @@ lint: install
 	$(VENV)/bin/lint-imports --no-cache
 
 # The browser tests drive the system's Chromium, the Redis tests start their
-# own redis-server and the message-file tests run makemessages (GNU gettext),
-# all installed here when missing; the suite includes a smoke run of the
-# benchmark harness, hence install-bench.
-test: install install-bench lint chromium redis-server gettext
+# own redis-server, the message-file tests run makemessages (GNU gettext)
+# and the deploy test its own nginx, all installed here when missing; the
+# suite includes a smoke run of the benchmark harness, hence install-bench.
+test: install install-bench lint chromium redis-server gettext nginx
 	$(PY) -m pytest
 
 chromium:
@@ -56,6 +56,9 @@ messages: install gettext
 	$(PY) manage.py makemessages --all --add-location=file --no-obsolete --ignore=chat/tests
 	$(PY) manage.py compilemessages --ignore=$(VENV)
 
+nginx:
+	@scripts/ensure-nginx.sh
+
 # Side by side with the reference designs (docs/performance.md); a few
 # minutes. BENCH_ARGS=--quick for a smoke run, --redis for the Redis column.
 bench: install-bench
@@ -63,7 +66,7 @@ bench: install-bench
 
 # The pure and in-process tests only: no server processes, Redis or browser.
 test-fast: install gettext
-	$(PY) -m pytest -m "not server and not redis and not browser"
+	$(PY) -m pytest -m "not server and not redis and not browser and not deploy"
 
 superuser: install
 	$(PY) manage.py migrate --noinput

@@ -28,7 +28,7 @@ from .servers import REFERENCE
 
 Row = dict[str, Any]
 # The rows this module derives from a run's own; worked out again on reading.
-DERIVED_KINDS = frozenset({"phase-median", "join-median", "redis-ratio"})
+DERIVED_KINDS = frozenset({"phase-median", "join-median", "redis-ratio", "metrics-ratio"})
 
 
 def write_jsonl(rows: Iterable[Row], out: TextIO) -> None:
@@ -203,7 +203,9 @@ def markdown(rows: list[Row]) -> str:
             f"| {_or_dash(row['redis_cpu_us_per_delivery'])} | {row['client_cpu_share']:.0%} "
             f"| {row['rounds']} |"
         )
-    lines += ["", *_joins_table(rows), *_redis_table(rows)]
+    lines += ["", *_joins_table(rows)]
+    lines += _pair_table(REDIS_PAIR, redis_ratios(rows))
+    lines += _pair_table(METRICS_PAIR, metrics_ratios(rows))
     for row in rows:
         if row["kind"] == "failure":
             lines.append(f"\n{row['config']} N={row['members']}: {row['error']}")
@@ -233,47 +235,58 @@ def _joins_table(rows: list[Row]) -> list[str]:
 # SPEC's scale-out promise, measured in one process: the Redis layer against
 # the in-process one, each round against its neighbour in the same round.
 REDIS_PAIR = ("chat-uvicorn-redis", "chat-uvicorn")
+# SPEC "Metrics": counting costs at most 3 % of the relay's throughput; the
+# same build with CHAT_METRICS_TOKEN set (counting) against unset (nothing).
+METRICS_PAIR = ("chat-uvicorn-metrics", "chat-uvicorn")
 
 
-def redis_ratios(rows: list[Row]) -> list[Row]:
-    """Per cell: the Redis column's deliveries/s over the in-process column's, round by round."""
-    redis_key, local_key = REDIS_PAIR
+def pair_ratios(rows: list[Row], pair: tuple[str, str], kind: str) -> list[Row]:
+    """Per cell: the first column's deliveries/s and p99 over the second's, round by round."""
+    key, base_key = pair
     phases = [row for row in rows if row["kind"] == "phase"]
 
     def cell_round(row: Row) -> tuple:
         key = (row["members"], row["senders"], row["mode"])
         return (*key, row.get("group", 0), row.get("round", 0))
 
-    local = {cell_round(row): row for row in phases if row["config"] == local_key}
+    base = {cell_round(row): row for row in phases if row["config"] == base_key}
     cells = _by(
-        (row for row in phases if row["config"] == redis_key),
+        (row for row in phases if row["config"] == key),
         lambda row: (row["members"], row["senders"], row["mode"]),
     )
     return [
         {
-            "kind": "redis-ratio",
+            "kind": kind,
             "members": members,
             "senders": senders,
             "mode": mode,
             "deliveries": _ratio_summary(
-                _ratios(group, local, cell_round, lambda r: r["deliveries_per_second"])
+                _ratios(group, base, cell_round, lambda r: r["deliveries_per_second"])
             ),
             "p99": _ratio_summary(
-                _ratios(group, local, cell_round, lambda r: r["latency_ms"]["p99"])
+                _ratios(group, base, cell_round, lambda r: r["latency_ms"]["p99"])
             ),
         }
         for (members, senders, mode), group in cells.items()
     ]
 
 
-def _redis_table(rows: list[Row]) -> list[str]:
-    ratios = redis_ratios(rows)
+def redis_ratios(rows: list[Row]) -> list[Row]:
+    """Per cell: the Redis column's deliveries/s over the in-process column's, round by round."""
+    return pair_ratios(rows, REDIS_PAIR, "redis-ratio")
+
+
+def metrics_ratios(rows: list[Row]) -> list[Row]:
+    """Per cell: deliveries/s with metrics counted over without, round by round."""
+    return pair_ratios(rows, METRICS_PAIR, "metrics-ratio")
+
+
+def _pair_table(pair: tuple[str, str], ratios: list[Row]) -> list[str]:
     if not ratios:
         return []
     lines = [
         "",
-        f"| {REDIS_PAIR[0]} vs {REDIS_PAIR[1]} | N | S | mode | deliveries/s | range "
-        "| p99 | range |",
+        f"| {pair[0]} vs {pair[1]} | N | S | mode | deliveries/s | range | p99 | range |",
         "|---|--:|--:|---|--:|--:|--:|--:|",
     ]
     for row in ratios:

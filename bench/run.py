@@ -434,7 +434,8 @@ def main(argv: list[str] | None = None) -> int:
             rows = uvloop.run(run_matrix(args, env, scratch_dir))
         finally:
             manage(env, "chat_settings", "--set", f"rate_limit_per_second={before}")
-    rows += report.phase_medians(rows) + report.join_medians(rows) + report.redis_ratios(rows)
+    rows += report.phase_medians(rows) + report.join_medians(rows)
+    rows += report.redis_ratios(rows) + report.metrics_ratios(rows)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     jsonl = args.out / f"bench-{stamp}.jsonl"
     with jsonl.open("w") as out:

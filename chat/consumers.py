@@ -20,7 +20,7 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
-from . import events, protocol
+from . import events, metrics, protocol
 from .conf import ChatConfig, RoomStatus, get_config
 from .dispatch import LeanDispatchMixin
 from .i18n import scope_language, sentence
@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 # SPEC: a connection sending over 50 malformed frames in 10 s is closed.
 ERROR_LIMIT = 50
 ERROR_WINDOW_SECONDS = 10.0
+
 
 class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
     """A member of one room, from handshake to disconnect."""
@@ -55,20 +56,34 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         # The handshake's language, read at the first error: a connection
         # that never errs never parses its Accept-Language.
         self.language: str | None = None
+        # Decided once, so the connection undoes exactly what it counted.
+        self.counts = metrics.counts()
 
     async def __call__(self, scope, receive, send) -> None:
         """Run the consumer; a Redis outage closes it with a code the page retries."""
+        self.room = scope["url_route"]["kwargs"].get("room", DEFAULT_ROOM)
+        self.group = group_name(self.room)
         try:
             await super().__call__(scope, receive, send)
         except REDIS_ERRORS as error:
             # Redis is down: this connection can neither hear nor reach its
             # room. Say so with a code the page retries; it rejoins later.
-            # No channel name yet if the layer refused to make one.
-            channel = getattr(self, "channel_name", "a new connection")
-            logger.warning("closing %s: Redis unavailable: %s", channel, error)
+            # No channel name yet if the layer refused to make one. The
+            # error says what failed (the layer's own say "Redis unavailable").
+            channel = getattr(self, "channel_name", None)
+            logger.warning(
+                "closing %s: %s: %s",
+                channel or "a new connection",
+                type(error).__name__,
+                error,
+                extra={"room": self.room, "channel": channel},
+            )
             if not self.accepted:
                 await self.accept()
             await self.close_with(protocol.CLOSE_UNAVAILABLE)
+        finally:
+            if self.accepted:
+                self.counts.ended()
 
     async def dispatch_ended(self) -> None:
         """The one way out: leave the room before the channel is forgotten.
@@ -82,17 +97,20 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         """Accept, then close at once with a code the page explains if the room is not open."""
-        self.room = self.scope["url_route"]["kwargs"].get("room", DEFAULT_ROOM)
-        self.group = group_name(self.room)
         config = await get_config()
         self.bucket = TokenBucket(rate=config.rate_limit_per_second, burst=config.rate_limit_burst)
         await self.accept()
-        self.accepted = True
         status = config.room_status(self.room)
         if status is RoomStatus.MISSING:
             await self.close_with(protocol.CLOSE_NO_SUCH_ROOM)
         elif status is RoomStatus.CLOSED:
             await self.close_with(protocol.CLOSE_ROOM_CLOSED)
+
+    async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
+        """Complete the handshake: from now on the connection is open (and counted)."""
+        await super().accept(subprotocol, headers)
+        self.accepted = True
+        self.counts.opened()
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         """The socket is gone: stop (`dispatch_ended` leaves the room).
@@ -102,7 +120,13 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         reconnect storm of thousands pays all at once; this consumer's
         database work goes through `database_sync_to_async`, which does that
         itself (see LeanDispatchMixin).
+
+        A close the server started was counted when it did; anything else is
+        the client's close code, or 1006 when the connection was lost.
         """
+        if not self.closing:
+            self.closing = True
+            self.counts.closed(message.get("code", 1005), by_server=False)
         raise StopConsumer()
 
     async def receive(
@@ -179,6 +203,7 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
                 await self.withdraw(name, claim)
                 raise
         self.name = name
+        self.counts.joined(self.room)
         await self.channel_layer.group_add(self.group, self.channel_name)
         # The others first: whoever joins once this member has `joined` has
         # it in the members list already and must not hear its join again.
@@ -214,6 +239,7 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
                 room=self.room, name=self.name, message=frame.message, id=message_id, ts=ts
             )
         )
+        self.counts.message()
         if frame.client_id is not None:
             await self.send_json(
                 protocol.ack_frame(client_id=frame.client_id, id=message_id, ts=ts)
@@ -264,8 +290,14 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         with translation.override(self.language):
             frame = protocol.error_frame(error)
         await self.send_json(frame)
+        self.counts.error(error.code)
         if error.code != protocol.RATE_LIMITED and self.errors.record():
-            logger.info("closing %s in room %s: too many bad frames", self.channel_name, self.room)
+            logger.info(
+                "closing %s in room %s: too many bad frames",
+                self.channel_name,
+                self.room,
+                extra={"room": self.room, "channel": self.channel_name},
+            )
             await self.close_with(protocol.CLOSE_TOO_MANY_ERRORS)
 
     async def leave(self) -> None:
@@ -273,6 +305,7 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         name, self.name = self.name, None
         if name is None:
             return
+        self.counts.left(self.room)
         try:
             released = await self.presence.release(
                 room=self.room, name=name, member=self.channel_name
@@ -285,7 +318,14 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         except REDIS_ERRORS as error:
             # The entry is no longer refreshed, so it expires and another
             # process's sweep announces this leave once Redis is back.
-            logger.warning("%s left %s while Redis was unavailable: %s", name, self.room, error)
+            # No name in the log: names are the people's, the log is the operator's.
+            logger.warning(
+                "member %s left room %s while Redis was unavailable: %s",
+                self.channel_name,
+                self.room,
+                error,
+                extra={"room": self.room, "channel": self.channel_name},
+            )
 
     async def announce(self, *, event: str, name: str, count: int, noted: bool) -> None:
         """Tell the others of this member's join or leave."""
@@ -310,6 +350,8 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
             # Straight to the server: the frame is text already, and this
             # runs once per member for every message of the room.
             await self.base_send({"type": "websocket.send", "text": event["text"]})
+            # A plain int, not a locked prometheus_client counter (chat.metrics).
+            self.counts.delivered += 1
 
     async def layer_overflow(self, event: dict[str, Any]) -> None:
         """This connection fell so far behind that it missed room events.
@@ -317,7 +359,12 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         Saying nothing would break the promise that every member gets every
         message once; closing makes the page reconnect and tell its reader.
         """
-        logger.warning("closing %s in room %s: it fell behind", self.channel_name, self.room)
+        logger.warning(
+            "closing %s in room %s: it fell behind",
+            self.channel_name,
+            self.room,
+            extra={"room": self.room, "channel": self.channel_name},
+        )
         await self.close_with(protocol.CLOSE_FELL_BEHIND)
 
     async def layer_unavailable(self, event: dict[str, Any]) -> None:
@@ -326,7 +373,11 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         As when a Redis call fails here: close with a code the page retries;
         it rejoins once Redis is back.
         """
-        logger.warning("closing %s: the channel layer lost Redis", self.channel_name)
+        logger.warning(
+            "closing %s: the channel layer lost Redis",
+            self.channel_name,
+            extra={"room": self.room, "channel": self.channel_name},
+        )
         await self.close_with(protocol.CLOSE_UNAVAILABLE)
 
     async def chat_evicted(self, event: dict[str, Any]) -> None:
@@ -337,9 +388,12 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         """Send one frame to this connection, unless it is closing."""
         if not self.closing:
             await super().send_json(content, close=close)
+            self.counts.delivered += 1
 
     async def close_with(self, code: int) -> None:
         """Close with an application code; later frames and events are ignored."""
+        if not self.closing:
+            self.counts.closed(code, by_server=True)
         self.closing = True
         await self.close(code=code)
 

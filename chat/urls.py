@@ -14,4 +14,5 @@ urlpatterns = [
     # redirects to the room, the rest is a 404.
     re_path(r"^websocket/(?P<room>[^/]+)/$", views.room_redirect),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", views.metrics_page, name="metrics"),
 ]

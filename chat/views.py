@@ -1,15 +1,18 @@
-"""HTTP views: the chat page and the health probe."""
+"""HTTP views: the chat page, the health probe and the metrics."""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 
+from django.conf import settings as django_settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import get_language
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from . import health
+from . import health, metrics
 from .conf import get_config
 from .models import Room
 from .page import bcp47, page_config
@@ -67,3 +70,31 @@ async def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503
     )
+
+
+def metrics_page(request: HttpRequest) -> HttpResponse:
+    """This process's figures in the Prometheus text format, for the bearer of the token.
+
+    404 while `CHAT_METRICS_TOKEN` is unset (nothing is counted then), 401
+    without `Authorization: Bearer <token>`. Synchronous: Django runs it in
+    its thread, so the process_* figures' reads of /proc stay off the event
+    loop; the chat's own figures are ints and locked counters, safe to read
+    from there.
+    """
+    token = django_settings.CHAT_METRICS_TOKEN
+    if not token:
+        raise Http404("Metrics are not enabled.")
+    if not _bears(request, token):
+        response = HttpResponse("A valid bearer token is required.\n", status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse(generate_latest(metrics.REGISTRY), content_type=CONTENT_TYPE_LATEST)
+
+
+def _bears(request: HttpRequest, token: str) -> bool:
+    """Whether the request's Authorization header is `Bearer <token>`, compared in constant time."""
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    # Bytes, not str: compare_digest refuses a str that is not ASCII, and a
+    # header may be anything (Django decodes headers as latin-1).
+    given = credentials.strip().encode("utf-8", "replace")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given, token.encode())

@@ -187,16 +187,58 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# Filled by `manage.py collectstatic`, which production runs once per release.
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+if not DEBUG:
+    # The admin's CSS and scripts served by the app itself, from STATIC_ROOT:
+    # no second web server to configure for them. With DEBUG on, `runserver`
+    # serves them from the apps.
+    MIDDLEWARE.insert(1, "chatsite.static.StaticFilesMiddleware")
+    # Names with a hash of the content, cached by browsers for good, and
+    # compressed copies. Needs collectstatic before the first request (a page
+    # naming a file it lacks is a 500), so it is a step of every release.
+    STORAGES["staticfiles"]["BACKEND"] = "whitenoise.storage.CompressedManifestStaticFilesStorage"
 
+# Every line with its time and level; the chat's own lines one JSON object
+# each with CHAT_LOG_FORMAT=json (chatsite/logs.py). uvicorn's server log
+# is given the same format once the app is loaded (its access log stays as
+# the command line set it). What the chat logs is listed in the README: no
+# message text and no names.
+CHAT_LOG_LEVEL = os.environ.get("CHAT_LOG_LEVEL", "INFO").strip().upper() or "INFO"
+CHAT_LOG_FORMAT = os.environ.get("CHAT_LOG_FORMAT", "text").strip().lower() or "text"
+if CHAT_LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"CHAT_LOG_FORMAT must be text or json, not {CHAT_LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "chatsite.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "text"},
+        "chat": {"class": "logging.StreamHandler", "formatter": CHAT_LOG_FORMAT},
+    },
+    "root": {"handlers": ["console"], "level": "INFO"},
     "loggers": {
-        "chat": {"handlers": ["console"], "level": os.environ.get("CHAT_LOG_LEVEL", "INFO")},
+        "chat": {"handlers": ["chat"], "level": CHAT_LOG_LEVEL, "propagate": False},
+        # Django's own handlers print only with DEBUG on, or mail ADMINS: to the root instead.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "propagate": True},
+        # uvicorn's server log. Not "uvicorn" itself: configuring a logger
+        # resets its children, and uvicorn.access would log again despite
+        # --no-access-log.
+        "uvicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
+
+# GET /metrics (chat.metrics) is served only with this token, to a request
+# bearing it; unset, the endpoint is 404 and nothing is counted.
+CHAT_METRICS_TOKEN = os.environ.get("CHAT_METRICS_TOKEN", "").strip()
 
 if not DEBUG:
     SESSION_COOKIE_SECURE = _env_flag("DJANGO_SECURE_COOKIES", "1")
@@ -204,10 +246,10 @@ if not DEBUG:
     CSRF_TRUSTED_ORIGINS = _env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
     # Behind the TLS-terminating proxy of docs/deploy.md, which says so in
     # X-Forwarded-Proto; plain HTTP is redirected, except the load balancer's
-    # health checks, which reach the processes directly.
+    # health checks and Prometheus's scrapes, which reach the processes directly.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = _env_flag("DJANGO_SSL_REDIRECT", "1")
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
     # An hour to start with: a site that must fall back to plain HTTP is
     # locked out of browsers only that long. Raise it once TLS is settled.
     SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "3600"))

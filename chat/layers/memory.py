@@ -175,6 +175,7 @@ class ChatChannelLayer(BaseChannelLayer):
                 group,
                 self.get_capacity(channel),
                 message.get("type"),
+                extra={"channel": channel},
             )
 
     def has_group(self, group: str) -> bool:

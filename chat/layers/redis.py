@@ -64,7 +64,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .. import events
+from .. import events, metrics
 from ..redis.loops import Backoff, PerLoop, keep_trying, stop
 from ..redis.pipeline import RedisPipeline, open_connection
 from .memory import PROCESS_ID_BYTES, ChannelReader, ChatChannelLayer
@@ -154,6 +154,7 @@ class ChatRedisChannelLayer(BaseChannelLayer):
         self._origin = self.process_id.encode()
         self._inbox = self._redis_channel("process", self.process_id)
         self._conn = PerLoop(self._make_connection)
+        metrics.watch_redis(self.redis_up)
 
     # Names.
 
@@ -266,6 +267,14 @@ class ChatRedisChannelLayer(BaseChannelLayer):
         await self.local.group_send(group, message)
 
     # Health.
+
+    def redis_up(self) -> bool:
+        """Whether the subscriber holds a live, confirmed connection to Redis (chat_redis_up).
+
+        Plain reads, safe from the thread that serves /metrics.
+        """
+        conn = self._conn.current
+        return conn is not None and conn.failure is None and conn.up.is_set()
 
     async def roundtrip(self) -> None:
         """Send an event to this process through Redis and read it back (the health probe)."""
@@ -472,7 +481,12 @@ class ChatRedisChannelLayer(BaseChannelLayer):
                 await self.local.send(channel, message)
             except ChannelFull:
                 # The sender is in another process and cannot be told.
-                logger.warning("channel %s is full: dropped a %s event", channel, message["type"])
+                logger.warning(
+                    "channel %s is full: dropped a %s event",
+                    channel,
+                    message["type"],
+                    extra={"channel": channel},
+                )
             return
         origin, _, body = data.partition(b" ")
         if origin == self._origin:

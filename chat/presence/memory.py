@@ -80,7 +80,9 @@ class PresenceFeed:
         except asyncio.CancelledError:
             raise
         except Exception:
-            logger.exception("could not send the presence diff of room %s", room)
+            logger.exception(
+                "could not send the presence diff of room %s", room, extra={"room": room}
+            )
 
     async def aclose(self) -> None:
         """Stop the pending flushes (tests, shutdown); their diffs are not sent."""

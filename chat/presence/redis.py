@@ -345,7 +345,9 @@ class SharedPresenceFeed:
             except REDIS_ERRORS as error:
                 stop_if_cancelled()
                 # The events stay in Redis; the next attempt sends them.
-                logger.warning("presence diff of %s: Redis unavailable: %s", room, error)
+                logger.warning(
+                    "presence diff of %s: Redis unavailable: %s", room, error, extra={"room": room}
+                )
                 continue
             if not reply:
                 # Sent, by this process or another. Synchronously, before any
@@ -362,7 +364,9 @@ class SharedPresenceFeed:
             except Exception:
                 # Taken from Redis, so lost: log it; the next diff goes on.
                 stop_if_cancelled()
-                logger.exception("could not send the presence diff of room %s", room)
+                logger.exception(
+                    "could not send the presence diff of room %s", room, extra={"room": room}
+                )
 
     async def aclose(self) -> None:
         """Stop this process's senders (tests, shutdown); what they held stays in Redis."""

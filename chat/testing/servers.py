@@ -31,8 +31,9 @@ def free_port() -> int:
 
 
 def server_env(database: Path, **extra: str) -> dict[str, str]:
-    """The environment of a server process: its own database, no inherited Redis."""
-    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
+    """The environment of a server process: its own database, no inherited Redis or metrics."""
+    inherited = {"REDIS_URL", "DATABASE_URL", "CHAT_METRICS_TOKEN"}
+    env = {k: v for k, v in os.environ.items() if k not in inherited}
     env.update(
         DJANGO_SETTINGS_MODULE="chatsite.settings",
         DATABASE_URL=f"sqlite:///{database}",
@@ -68,6 +69,8 @@ def command(kind: str, port: int) -> list[str]:
             "--http", "httptools",
             "--ws", "websockets-sansio",
             "--ws-max-size", str(64 * 1024),
+            "--ws-ping-interval", "20",
+            "--ws-ping-timeout", "20",
             "--lifespan", "off",
             "--no-access-log",
             "chatsite.asgi:application",

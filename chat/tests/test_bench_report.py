@@ -91,6 +91,20 @@ def test_the_redis_column_is_compared_with_the_in_process_one_round_by_round():
     )
 
 
+def test_the_metrics_column_is_compared_with_the_same_build_counting_nothing():
+    rows = [
+        phase("chat-uvicorn", 0, 100), phase("chat-uvicorn-metrics", 0, 98),
+        phase("chat-uvicorn", 1, 50), phase("chat-uvicorn-metrics", 1, 50),
+    ]  # fmt: skip
+    (ratio,) = report.metrics_ratios(rows)
+    assert ratio["kind"] == "metrics-ratio"
+    assert ratio["deliveries"] == {"median": 0.99, "min": 0.98, "max": 1.0}
+    table = report.markdown(rows)
+    assert "| chat-uvicorn-metrics vs chat-uvicorn |" in table
+    assert "| | 50 | 10 | saturate | 0.99x | 0.98-1.00 |" in table
+    assert not report.redis_ratios(rows)
+
+
 @pytest.mark.parametrize(("turn", "expected"), [(0, "abc"), (1, "bca"), (2, "cab"), (3, "abc")])
 def test_each_round_starts_with_another_column(turn, expected):
     assert "".join(rotated(list("abc"), turn)) == expected
@@ -125,3 +139,10 @@ def test_the_generator_knows_a_joined_frame_by_its_first_bytes():
     assert chat.is_joined(protocol.encode(joined).encode())
     presence = protocol.presence_frame(event="join", name="joined", count=2)
     assert not chat.is_joined(protocol.encode(presence).encode())
+
+
+def test_metrics_cost_times_each_way_of_counting():
+    from bench.metrics_cost import measure
+
+    timings = measure(calls=1000, repeats=1)
+    assert len(timings) == 4 and all(nanoseconds > 0 for nanoseconds in timings.values())
