@@ -69,9 +69,13 @@ class Client:
 
     async def closed_with(self, timeout: float = RECEIVE_TIMEOUT) -> int:
         """Wait for the server to close the socket; its close code."""
+        return (await self.closed(timeout))[0]
+
+    async def closed(self, timeout: float = RECEIVE_TIMEOUT) -> tuple[int, str]:
+        """Wait for the server to close the socket; its close code and reason."""
         output = await self.communicator.receive_output(timeout)
         assert output["type"] == "websocket.close", output
-        return output.get("code", 1000)
+        return output.get("code", 1000), output.get("reason") or ""
 
     async def disconnect(self) -> None:
         await self.communicator.disconnect()
@@ -92,8 +96,15 @@ async def connect(transactional_db) -> AsyncIterator[ClientFactory]:
     and the room registry must then be empty (no ghost members)."""
     opened: list[Client] = []
 
-    async def open_client(path: str = "/websocket/ws_chat", headers: list | None = None) -> Client:
+    async def open_client(
+        path: str = "/websocket/ws_chat",
+        headers: list | None = None,
+        client: tuple[str, int] | None = None,
+    ) -> Client:
         communicator = WebsocketCommunicator(application, path, headers=headers or [])
+        if client is not None:
+            # The peer address a server puts in the scope (the communicator gives none).
+            communicator.scope["client"] = list(client)
         connected, _ = await communicator.connect()
         assert connected, f"handshake refused for {path}"
         client = Client(communicator)

@@ -19,6 +19,9 @@ SETTINGS_FORM = {
 }
 
 
+ROOM_FORM = {"is_open": "on", "slow_mode_seconds": "0", "max_members": "0"}
+
+
 def settings_url() -> str:
     return f"/admin/chat/chatsettings/{ChatSettings.load().pk}/change/"
 
@@ -83,12 +86,12 @@ def test_rooms_search_filter_and_member_counts(admin_client):
 
 def test_room_add_validates_the_slug(admin_client):
     response = admin_client.post(
-        "/admin/chat/room/add/", {"slug": "Bad Slug", "title": "", "is_open": "on"}
+        "/admin/chat/room/add/", {**ROOM_FORM, "slug": "Bad Slug", "title": ""}
     )
     assert response.status_code == 200
     assert not Room.objects.filter(title="").exclude(slug="lobby").exists()
     response = admin_client.post(
-        "/admin/chat/room/add/", {"slug": "good", "title": "Good", "is_open": "on"}
+        "/admin/chat/room/add/", {**ROOM_FORM, "slug": "good", "title": "Good"}
     )
     assert response.status_code == 302
     assert Room.objects.get(slug="good").is_open
