@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -139,9 +139,14 @@ def start_server(tmp_path, server_database):
     started: list[servers.ServerProcess] = []
 
     def start(
-        kind: str = "runserver", port: int | None = None, *, wait: bool = True, **env: str
+        kind: str = "runserver",
+        port: int | None = None,
+        *,
+        wait: bool = True,
+        args: Sequence[str] = (),
+        **env: str,
     ) -> servers.ServerProcess:
-        process = servers.server_process(kind, server_database, tmp_path, port, **env)
+        process = servers.server_process(kind, server_database, tmp_path, port, args=args, **env)
         started.append(process)
         return process.start() if wait else process.spawn()
 
