@@ -42,8 +42,8 @@ every entry it finds there. That is one more HSET per claim and HDEL per
 release, in the same script and round trip; the claim makes up for part of it
 (HSETNX claims and checks at once, APPEND makes the list's key): measured
 interleaved on one Redis, a claim costs Redis about 2 µs more (about 8 %) in a
-room of 10 and 0.3 to 3 µs more (under 7 %) at 2,500 members, a release about
-1 µs more (docs/performance.md, `python -m bench.claim_cost`).
+room of 10 and at most 3 µs more (under 7 %) at 2,500 members, a release
+about 1 µs more (docs/performance.md, `python -m bench.claim_ab`).
 
 Scripts build key names from their arguments, so this needs one Redis, not a
 Redis Cluster.
