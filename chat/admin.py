@@ -1,14 +1,20 @@
-"""Admin for the chat settings (one row) and the rooms."""
+"""Admin for the chat settings (one row), the rooms, the bans and the kicks' history.
+
+The live members page, where kicks are made, is part of the chat's admin
+site (chat.admin_site).
+"""
 
 from __future__ import annotations
 
 from asgiref.sync import async_to_sync
 from django.contrib import admin
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
 
 from .forms import ChatSettingsForm
-from .models import ChatSettings, Room
+from .models import Ban, ChatSettings, Kick, Room
 from .presence import get_presence
 
 
@@ -39,17 +45,105 @@ class ChatSettingsAdmin(admin.ModelAdmin):
 
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):
-    list_display = ["slug", "title", "is_open"]
+    """The rooms with their members now; below them, the ad-hoc rooms that have members."""
+
+    list_display = ["slug", "title", "is_open", "slow_mode_seconds", "max_members"]
     list_filter = ["is_open"]
     search_fields = ["slug", "title"]
     list_editable = ["is_open"]
 
-    def get_list_display(self, request: HttpRequest):
+    def changelist_view(self, request: HttpRequest, extra_context=None):
         # One presence read for the whole page, not one per row.
-        counts = async_to_sync(get_presence().counts)()
+        counts = request.chat_member_counts = async_to_sync(get_presence().counts)()
+        named = set(Room.objects.filter(slug__in=counts).values_list("slug", flat=True))
+        adhoc = sorted((slug, count) for slug, count in counts.items() if slug not in named)
+        context = {"adhoc_rooms": adhoc, **(extra_context or {})}
+        return super().changelist_view(request, extra_context=context)
+
+    def get_list_display(self, request: HttpRequest):
+        counts = getattr(request, "chat_member_counts", {})
 
         @admin.display(description="members now")
         def members_now(room: Room) -> int:
             return counts.get(room.slug, 0)
 
         return [*self.list_display, members_now]
+
+
+class BanStatusFilter(admin.SimpleListFilter):
+    """Active (no expiry, or one still to come) or expired."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [("active", "Active"), ("expired", "Expired")]
+
+    def queryset(self, request, queryset: QuerySet[Ban]) -> QuerySet[Ban]:
+        active = Q(expires_at=None) | Q(expires_at__gt=timezone.now())
+        if self.value() == "active":
+            return queryset.filter(active)
+        if self.value() == "expired":
+            return queryset.exclude(active)
+        return queryset
+
+
+class BanScopeFilter(admin.SimpleListFilter):
+    """Bans of every room, or of one room."""
+
+    title = "rooms"
+    parameter_name = "scope"
+
+    def lookups(self, request, model_admin):
+        return [("all", "Every room"), ("one", "One room")]
+
+    def queryset(self, request, queryset: QuerySet[Ban]) -> QuerySet[Ban]:
+        if self.value() == "all":
+            return queryset.filter(room="")
+        if self.value() == "one":
+            return queryset.exclude(room="")
+        return queryset
+
+
+@admin.register(Ban)
+class BanAdmin(admin.ModelAdmin):
+    """Bans: saved here, they close matching connections in every process within 5 s.
+
+    Deleting a ban lifts it. The add form takes its first values from the
+    query string (`?name=...&address=...&room=...`), as the live members
+    page links to it.
+    """
+
+    list_display = ["id", "name", "address", "rooms", "reason", "expires_at", "active"]
+    list_display_links = ["id", "name"]
+    list_filter = [BanStatusFilter, BanScopeFilter, "room"]
+    search_fields = ["name", "address", "room", "reason"]
+    fields = ["name", "address", "room", "reason", "expires_at", "created_at"]
+    readonly_fields = ["created_at"]
+    date_hierarchy = "created_at"
+
+    @admin.display(description="room", ordering="room")
+    def rooms(self, ban: Ban) -> str:
+        return ban.room or "every room"
+
+    @admin.display(description="active", boolean=True)
+    def active(self, ban: Ban) -> bool:
+        return ban.expires_at is None or ban.expires_at > timezone.now()
+
+
+@admin.register(Kick)
+class KickAdmin(admin.ModelAdmin):
+    """The kicks made, read-only: a kick is made on the live members page."""
+
+    list_display = ["name", "room", "created_at", "removed_at"]
+    list_filter = ["room"]
+    search_fields = ["name", "room"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Kick | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Kick | None = None) -> bool:
+        return False

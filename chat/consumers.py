@@ -21,16 +21,20 @@ from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from . import events, metrics, protocol
-from .conf import ChatConfig, RoomStatus, get_config
+from .conf import ChatConfig, get_config
 from .dispatch import LeanDispatchMixin
 from .i18n import scope_language, sentence
 from .ids import new_message_id, now_ms
+from .moderation import services as moderation
+from .moderation import watch
+from .moderation.verdicts import NO_ROOM, Verdict, slow_mode_wait, verdict
 from .presence import Claim, get_presence
 from .presence.announce import announce
 from .protocol import JoinFrame, MessageFrame, PingFrame, ProtocolError, TypingFrame
 from .ratelimit import EventWindow, TokenBucket
 from .redis.errors import REDIS_ERRORS
 from .rooms import DEFAULT_ROOM, group_name
+from .sanctions import KickOrder, client_address
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +62,10 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         self.language: str | None = None
         # Decided once, so the connection undoes exactly what it counted.
         self.counts = metrics.counts()
+        # When its last chat message was accepted (slow mode).
+        self.last_message = -math.inf
+        self.address = ""
+        self.watched = False
 
     async def __call__(self, scope, receive, send) -> None:
         """Run the consumer; a Redis outage closes it with a code the page retries."""
@@ -93,18 +101,24 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         outlives its connection; and nothing queues for the channel after.
         """
         await self.leave()
+        if self.watched:
+            self.watched = False
+            watch.connection_closed()
         await super().dispatch_ended()
 
     async def connect(self) -> None:
-        """Accept, then close at once with a code the page explains if the room is not open."""
+        """Accept, then close at once with a code the page explains if the room is not
+        open or a ban keeps this address out."""
+        self.address = client_address(self.scope)
         config = await get_config()
         self.bucket = TokenBucket(rate=config.rate_limit_per_second, burst=config.rate_limit_burst)
         await self.accept()
-        status = config.room_status(self.room)
-        if status is RoomStatus.MISSING:
-            await self.close_with(protocol.CLOSE_NO_SUCH_ROOM)
-        elif status is RoomStatus.CLOSED:
-            await self.close_with(protocol.CLOSE_ROOM_CLOSED)
+        refused = verdict(config, room=self.room, name=None, address=self.address)
+        if refused is not None:
+            await self.moderated(refused)
+            return
+        self.watched = True
+        watch.connection_opened(self.channel_layer)
 
     async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
         """Complete the handshake: from now on the connection is open (and counted)."""
@@ -183,7 +197,20 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         checked before anybody hears of the join, so a bad one changes nothing.
         """
         name = protocol.clean_name(raw_name, max_length=config.max_name_length, client_id=client_id)
-        claim = await self.presence.claim(room=self.room, name=name, member=self.channel_name)
+        refused = verdict(config, room=self.room, name=name, address=self.address)
+        if refused is not None:
+            await self.moderated(refused)
+            return
+        max_members = config.room(self.room).max_members
+        claim = await self.presence.claim(
+            room=self.room,
+            name=name,
+            member=self.channel_name,
+            address=self.address,
+            limit=max_members,
+        )
+        if claim.full:
+            raise protocol.room_full(client_id=client_id)
         if not claim.won:
             raise ProtocolError(
                 protocol.NAME_TAKEN,
@@ -222,6 +249,8 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
                     frame.client_id,
                 )
             await self.join(frame.name, config, client_id=frame.client_id, message=frame.message)
+            if self.name is None:
+                return  # a ban closed the connection at its join
         else:
             if frame.name is not None and frame.name.strip() != self.name:
                 raise ProtocolError(
@@ -258,8 +287,13 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
             await self.announce(event="leave", name=name, count=count, noted=noted)
 
     def check_can_say(self, message: str, config: ChatConfig, *, client_id: str | None) -> None:
-        """Check a chat message's text, then take a rate-limit token for it."""
+        """Check a chat message's text, the room's slow mode, then take a rate-limit token."""
         protocol.check_message(message, max_length=config.max_message_length, client_id=client_id)
+        now = time.monotonic()
+        slow = config.room(self.room).slow_mode_seconds
+        wait = slow_mode_wait(last=self.last_message, now=now, seconds=slow)
+        if wait > 0:
+            raise protocol.slow_mode(wait_seconds=math.ceil(wait), client_id=client_id)
         assert self.bucket is not None
         self.bucket.configure(rate=config.rate_limit_per_second, burst=config.rate_limit_burst)
         if not self.bucket.allow():
@@ -268,6 +302,7 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
                 _("You are sending messages too fast; wait a moment and try again."),
                 client_id,
             )
+        self.last_message = now
 
     async def typing(self, frame: TypingFrame, config: ChatConfig) -> None:
         """Tell the others this member is typing, at most once per interval."""
@@ -380,6 +415,42 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         )
         await self.close_with(protocol.CLOSE_UNAVAILABLE)
 
+    async def chat_moderate(self, event: dict[str, Any]) -> None:
+        """A reload brought a ban, a closed room or kicks: close if one reaches this connection."""
+        if self.closing:
+            return
+        kicks = [KickOrder.from_event(kick) for kick in event["kicks"]]
+        reached = verdict(
+            await get_config(),
+            room=self.room,
+            name=self.name,
+            address=self.address,
+            member=self.channel_name,
+            kicks=kicks,
+        )
+        if reached is not None:
+            await self.moderated(reached)
+
+    async def moderated(self, decision: Verdict) -> None:
+        """Close as moderation decided: the one place where each action is applied.
+
+        chat_moderation_total{action} counts `decision.action` here, once per
+        connection closed by it; a room that does not exist is no moderator's doing.
+        """
+        if decision.action != NO_ROOM:
+            self.counts.moderation(decision.action)
+        logger.info(
+            "closing %s in room %s with %d (%s)",
+            self.channel_name,
+            self.room,
+            decision.code,
+            decision.action,
+            extra={"room": self.room, "channel": self.channel_name},
+        )
+        await self.close_with(decision.code, reason=decision.reason)
+        if decision.kick_id is not None:
+            await moderation.kick_done(kick_id=decision.kick_id)
+
     async def chat_evicted(self, event: dict[str, Any]) -> None:
         """Presence expired this member while connected: close; the page rejoins."""
         await self.close_with(protocol.CLOSE_UNAVAILABLE)
@@ -390,12 +461,15 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
             await super().send_json(content, close=close)
             self.counts.delivered += 1
 
-    async def close_with(self, code: int) -> None:
-        """Close with an application code; later frames and events are ignored."""
+    async def close_with(self, code: int, *, reason: str = "") -> None:
+        """Close with an application code; later frames and events are ignored.
+
+        `reason`: at most 123 bytes of UTF-8 (chat.sanctions.close_reason).
+        """
         if not self.closing:
             self.counts.closed(code, by_server=True)
         self.closing = True
-        await self.close(code=code)
+        await self.close(code=code, reason=reason or None)
 
     @classmethod
     async def encode_json(cls, content: dict[str, Any]) -> str:

@@ -20,6 +20,10 @@ BROADCAST = "chat.broadcast"
 # To one member whose presence expired while it was still connected: close
 # with 4503, so that the page rejoins.
 EVICTED = "chat.evicted"
+# To every connection of a process whose settings reload brought a new ban,
+# a closed room or kicks (chat.moderation.watch): each checks whether it is
+# reached. "kicks": the new kicks, as chat.sanctions.KickOrder.as_event().
+MODERATE = "chat.moderate"
 # Queued once, past the capacity, for a member whose channel was full and
 # missed group events (chat.layers.memory): it closes with 4029.
 OVERFLOW = "layer.overflow"

@@ -1,17 +1,29 @@
-"""The chat's editable settings (one row) and its rooms."""
+"""The chat's editable settings (one row), its rooms, and the moderators' bans and kicks."""
 
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.utils import timezone
 
-from . import defaults
+from . import defaults, sanctions
 from .rooms import ROOM_SLUG_RE
 
 # A chat message must fit, JSON-escaped, in one 64 KiB frame.
 MAX_MESSAGE_LENGTH_CEILING = 10_000
 MAX_NAME_LENGTH_CEILING = 100
+# Slow mode longer than a day is a closed room; more members than this in
+# one room is beyond what one room's fan-out was measured at (docs/performance.md).
+MAX_SLOW_MODE_SECONDS = 86_400
+MAX_MEMBERS_CEILING = 100_000
+# Longest address or network as text: a full IPv6 address with a prefix.
+MAX_ADDRESS_LENGTH = 49
+
+ROOM_SLUG_VALIDATOR = RegexValidator(
+    ROOM_SLUG_RE,
+    "Use 1 to 48 lowercase letters, digits, '-' or '_', starting with a letter or digit.",
+)
 
 
 class ChatSettings(models.Model):
@@ -80,22 +92,121 @@ class ChatSettings(models.Model):
 class Room(models.Model):
     """A room an operator has named; ad-hoc rooms need no row."""
 
-    slug = models.CharField(
-        max_length=48,
-        unique=True,
-        validators=[
-            RegexValidator(
-                ROOM_SLUG_RE,
-                "Use 1 to 48 lowercase letters, digits, '-' or '_', "
-                "starting with a letter or digit.",
-            )
-        ],
+    slug = models.CharField(max_length=48, unique=True, validators=[ROOM_SLUG_VALIDATOR])
+    title = models.CharField(
+        max_length=100, blank=True, help_text="The heading of the room's page; blank: the slug."
     )
-    title = models.CharField(max_length=100, blank=True)
-    is_open = models.BooleanField(default=True, help_text="A closed room refuses connections.")
+    is_open = models.BooleanField(
+        default=True,
+        help_text="A closed room refuses connections and closes those it has (within 5 s).",
+    )
+    slow_mode_seconds = models.PositiveIntegerField(
+        default=0,
+        validators=[MaxValueValidator(MAX_SLOW_MODE_SECONDS)],
+        help_text="Each member may send one message per this many seconds; 0 turns it off.",
+    )
+    max_members = models.PositiveIntegerField(
+        default=0,
+        validators=[MaxValueValidator(MAX_MEMBERS_CEILING)],
+        help_text="Members the room holds at most; a join beyond is refused. 0: no limit.",
+    )
 
     class Meta:
         ordering = ["slug"]
 
     def __str__(self) -> str:
         return self.title or self.slug
+
+
+class Ban(models.Model):
+    """Keeps a name, an address or network, or both out of one room or all, for a while.
+
+    Active from its creation until `expires_at` (blank: until it is deleted);
+    an expired ban simply stops matching, as every read filters by
+    `expires_at`, so nothing needs to clean them up.
+    """
+
+    name = models.CharField(
+        max_length=MAX_NAME_LENGTH_CEILING,
+        blank=True,
+        help_text="A name, matched as names clash in a room (regardless of case).",
+    )
+    address = models.CharField(
+        max_length=MAX_ADDRESS_LENGTH,
+        blank=True,
+        help_text="A client address or network, IPv4 or IPv6: 203.0.113.7, 203.0.113.0/24, "
+        "2001:db8::/32.",
+    )
+    room = models.CharField(
+        max_length=48,
+        blank=True,
+        validators=[ROOM_SLUG_VALIDATOR],
+        help_text="A room's slug; blank: every room.",
+    )
+    reason = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Shown to the banned person; a close frame carries its first 123 bytes.",
+    )
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the ban ends; blank: until it is deleted."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["expires_at"])]
+
+    def __str__(self) -> str:
+        who = " at ".join(part for part in (self.name, self.address) if part)
+        return f"{who} in {self.room}" if self.room else f"{who} in every room"
+
+    def clean(self) -> None:
+        self.name = self.name.strip()
+        self.address = self.address.strip()
+        errors: dict[str, str] = {}
+        if not self.name and not self.address:
+            message = "A ban needs a name, an address, or both."
+            errors.update(name=message, address=message)
+        if self.address:
+            try:
+                self.address = sanctions.format_network(sanctions.parse_network(self.address))
+            except ValueError as error:
+                errors["address"] = str(error)
+        if (
+            self.room
+            and ROOM_SLUG_RE.match(self.room)
+            and not ChatSettings.load().allow_adhoc_rooms
+            and not Room.objects.filter(slug=self.room).exists()
+        ):
+            errors["room"] = f"There is no room {self.room} (ad-hoc rooms are off)."
+        if self._state.adding and self.expires_at is not None and self.expires_at <= timezone.now():
+            errors["expires_at"] = "That time has passed: a new ban must end in the future."
+        if errors:
+            raise ValidationError(errors)
+
+
+class Kick(models.Model):
+    """A request to remove a member from a room now (close 4401), and what came of it.
+
+    Admin and the command line write one; every server process reads the
+    pending ones with the settings (chat.conf) and the connection it names
+    closes and records that it was removed. The rows are the kicks' history.
+    """
+
+    room = models.CharField(max_length=48, validators=[ROOM_SLUG_VALIDATOR])
+    name = models.CharField(max_length=MAX_NAME_LENGTH_CEILING)
+    # The connection's channel name, when the kick was made from the live
+    # members; blank: whoever holds the name in the room.
+    member = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    removed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the member's connection closed; blank: pending."
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("view_live_members", "Can see the live members and their addresses")]
+
+    def __str__(self) -> str:
+        return f"{self.name} from {self.room}"

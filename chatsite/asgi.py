@@ -11,12 +11,13 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from chat import daphne_limits  # noqa: E402
+from chat import daphne_limits, daphne_reasons  # noqa: E402
 from chat.origin import AllowedHostsOrNoOriginValidator  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from chatsite.gc_tuning import tune_for_long_lived_connections  # noqa: E402
 
 daphne_limits.install()
+daphne_reasons.install()
 
 application = ProtocolTypeRouter(
     {

@@ -48,7 +48,8 @@ ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 INSTALLED_APPS = [
     # First, so that `manage.py runserver` is Daphne's and serves WebSockets.
     "daphne",
-    "django.contrib.admin",
+    # Django's admin, its default site the chat's (with the live members page).
+    "chat.apps.ChatAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

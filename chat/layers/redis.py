@@ -266,6 +266,14 @@ class ChatRedisChannelLayer(BaseChannelLayer):
         self._publish(self._current(), self._group_channel(group), payload)
         await self.local.group_send(group, message)
 
+    def notify_all(self, message: dict[str, Any]) -> int:
+        """Give `message` to every channel of this process; the number reached.
+
+        Local only, as chat.layers.memory's: each process tells its own
+        connections (chat.moderation.watch).
+        """
+        return self.local.notify_all(message)
+
     # Health.
 
     def redis_up(self) -> bool:

@@ -22,9 +22,9 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
-from .base import Claim, Feed, Presence, Release
+from .base import Claim, Feed, LiveMember, Presence, Release
 
-__all__ = ["Claim", "Feed", "Presence", "Release", "get_presence"]
+__all__ = ["Claim", "Feed", "LiveMember", "Presence", "Release", "get_presence"]
 
 DEFAULT_BACKEND = "chat.presence.memory.LocalPresence"
 

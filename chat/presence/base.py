@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
 import orjson
@@ -30,7 +31,7 @@ DIFF_INTERVAL_SECONDS = 1.0
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """The outcome of claiming a name: the room's members after it, or None if taken.
+    """The outcome of claiming a name: the room's members after it, or None if taken or full.
 
     The members come as a JSON array, in join order, ready to go into the
     `joined` frame as they are: in a reconnect storm of N members the list
@@ -42,6 +43,8 @@ class Claim:
     # Whether the registry put the join in the room's next presence diff
     # already, in the claim itself (chat.presence.redis); never in-process.
     noted: bool = False
+    # Refused because the room holds its `limit` of members already.
+    full: bool = False
 
     @property
     def won(self) -> bool:
@@ -59,6 +62,17 @@ class Release:
 
     count: int
     noted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LiveMember:
+    """A member as the live members page shows it (not sent over the channel layer)."""
+
+    room: str
+    name: str
+    member: str  # its connection's channel name
+    joined_at: datetime  # in UTC
+    address: str  # the client address of its connection ("" if the server gave none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +114,15 @@ class Presence(Protocol):
     # The feed that coalesces this registry's large rooms.
     feed: Feed
 
-    async def claim(self, *, room: str, name: str, member: str) -> Claim:
-        """Claim `name` in `room` for `member` (a channel name), atomically."""
+    async def claim(
+        self, *, room: str, name: str, member: str, address: str = "", limit: int = 0
+    ) -> Claim:
+        """Claim `name` in `room` for `member` (a channel name), atomically.
+
+        The entry keeps the join's time and the client `address` for the live
+        members. With a `limit`, a room that holds that many members already
+        refuses the claim (`full`); a taken name is refused first.
+        """
 
     async def release(self, *, room: str, name: str, member: str) -> Release | None:
         """Free the name if `member` holds it; None if it does not."""
@@ -111,6 +132,9 @@ class Presence(Protocol):
 
     async def counts(self) -> dict[str, int]:
         """Members per room, for the rooms that have any."""
+
+    async def live_members(self, *, room: str | None = None) -> list[LiveMember]:
+        """Every member of `room` (None: of every room), by room and in join order."""
 
     async def ping(self) -> None:
         """Raise unless the registry's store answers (with "ping" in `extensions`)."""

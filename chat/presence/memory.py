@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import ClassVar
 
 import orjson
@@ -19,6 +21,7 @@ from .base import (
     COALESCE_ABOVE_MEMBERS,
     DIFF_INTERVAL_SECONDS,
     Claim,
+    LiveMember,
     Publish,
     Release,
     diff_frame,
@@ -102,22 +105,25 @@ class _LocalRoom:
     names again; a leave drops the encoding, which the next join rebuilds.
     """
 
-    __slots__ = ("_json", "holders", "names", "skeletons")
+    __slots__ = ("_json", "holders", "joined", "names", "skeletons")
 
     def __init__(self) -> None:
         self.holders: dict[str, str] = {}  # name key -> member
         self.names: dict[str, str] = {}  # name key -> name
         self.skeletons: dict[str, str] = {}  # skeleton key -> name key
+        # name key -> when it joined (seconds since the epoch) and its address.
+        self.joined: dict[str, tuple[float, str]] = {}
         # The names as a JSON array, without its closing bracket; None: rebuild.
         self._json: bytearray | None = None
 
     def taken(self, key: str, skeleton: str) -> bool:
         return key in self.holders or skeleton in self.skeletons
 
-    def add(self, key: str, skeleton: str, name: str, member: str) -> None:
+    def add(self, key: str, skeleton: str, name: str, member: str, address: str) -> None:
         self.holders[key] = member
         self.names[key] = name
         self.skeletons[skeleton] = key
+        self.joined[key] = (time.time(), address)
         if self._json is not None:
             self._json += (b"," if len(self.names) > 1 else b"") + orjson.dumps(name)
 
@@ -125,7 +131,7 @@ class _LocalRoom:
         # The skeleton of the name as it was claimed: a release may spell it
         # in another case, whose skeleton can differ ("SEIYA", "Seiya").
         del self.skeletons[skeleton_key(self.names[key])]
-        del self.holders[key], self.names[key]
+        del self.holders[key], self.names[key], self.joined[key]
         self._json = None
 
     def members_json(self) -> bytes:
@@ -151,14 +157,18 @@ class LocalPresence:
         self._rooms: dict[str, _LocalRoom] = {}
         self.feed = PresenceFeed(threshold=coalesce_above, interval=diff_interval)
 
-    async def claim(self, *, room: str, name: str, member: str) -> Claim:
+    async def claim(
+        self, *, room: str, name: str, member: str, address: str = "", limit: int = 0
+    ) -> Claim:
         entry = self._rooms.get(room)
         if entry is None:
             entry = self._rooms[room] = _LocalRoom()
         key, skeleton = name_key(name), skeleton_key(name)
         if entry.taken(key, skeleton):
             return Claim(members_json=None)
-        entry.add(key, skeleton, name, member)
+        if limit and len(entry.holders) >= limit:
+            return Claim(members_json=None, full=True)
+        entry.add(key, skeleton, name, member, address)
         return Claim(members_json=entry.members_json(), count=len(entry.names))
 
     async def release(self, *, room: str, name: str, member: str) -> Release | None:
@@ -177,6 +187,21 @@ class LocalPresence:
 
     async def counts(self) -> dict[str, int]:
         return {room: len(entry.holders) for room, entry in self._rooms.items()}
+
+    async def live_members(self, *, room: str | None = None) -> list[LiveMember]:
+        rooms = sorted(self._rooms) if room is None else [room]
+        return [
+            LiveMember(
+                room=slug,
+                name=name,
+                member=entry.holders[key],
+                joined_at=datetime.fromtimestamp(entry.joined[key][0], UTC),
+                address=entry.joined[key][1],
+            )
+            for slug in rooms
+            if (entry := self._rooms.get(slug)) is not None
+            for key, name in entry.names.items()
+        ]
 
     async def ping(self) -> None:
         """Nothing to reach: the registry is this process's memory."""

@@ -78,6 +78,20 @@ def command(kind: str, port: int) -> list[str]:
     raise ValueError(f"unknown server kind {kind!r}")
 
 
+def chat_moderate(database: Path, *args: str) -> str:
+    """Run `manage.py chat_moderate` on a server's database as an operator does; its output."""
+    done = subprocess.run(
+        [sys.executable, "manage.py", "chat_moderate", *args],
+        cwd=PROJECT_DIR,
+        env=server_env(database),
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return done.stdout
+
+
 def chat_settings(database: Path, **changes: object) -> None:
     """Change the chat settings in a server's database the way an operator does."""
     subprocess.run(
@@ -92,12 +106,24 @@ def chat_settings(database: Path, **changes: object) -> None:
 
 
 def server_process(
-    kind: str, database: Path, log_dir: Path, port: int | None = None, **env: str
+    kind: str,
+    database: Path,
+    log_dir: Path,
+    port: int | None = None,
+    *,
+    args: Sequence[str] = (),
+    **env: str,
 ) -> ServerProcess:
-    """A server of `kind` with its own database on `port` (a free one if not given); not started."""
+    """A server of `kind` with its own database on `port` (a free one if not given); not started.
+
+    `args`: more options for the server's command line (`--proxy-headers`).
+    """
     port = port or free_port()
     return ServerProcess(
-        command(kind, port), server_env(database, **env), port, log_dir / f"{kind}-{port}.log"
+        [*command(kind, port), *args],
+        server_env(database, **env),
+        port,
+        log_dir / f"{kind}-{port}.log",
     )
 
 

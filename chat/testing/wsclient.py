@@ -32,3 +32,12 @@ async def closed_code(ws, timeout: float = TIMEOUT) -> int:
         while True:
             await asyncio.wait_for(ws.recv(), timeout)
     return closed.value.rcvd.code if closed.value.rcvd else 1006
+
+
+async def close_frame(ws, timeout: float = TIMEOUT) -> tuple[int, str]:
+    """Read until the server closes the socket; the close code and reason the client saw."""
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            await asyncio.wait_for(ws.recv(), timeout)
+    received = closed.value.rcvd
+    return (received.code, received.reason) if received else (1006, "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -69,9 +69,13 @@ class Client:
 
     async def closed_with(self, timeout: float = RECEIVE_TIMEOUT) -> int:
         """Wait for the server to close the socket; its close code."""
+        return (await self.closed(timeout))[0]
+
+    async def closed(self, timeout: float = RECEIVE_TIMEOUT) -> tuple[int, str]:
+        """Wait for the server to close the socket; its close code and reason."""
         output = await self.communicator.receive_output(timeout)
         assert output["type"] == "websocket.close", output
-        return output.get("code", 1000)
+        return output.get("code", 1000), output.get("reason") or ""
 
     async def disconnect(self) -> None:
         await self.communicator.disconnect()
@@ -92,8 +96,15 @@ async def connect(transactional_db) -> AsyncIterator[ClientFactory]:
     and the room registry must then be empty (no ghost members)."""
     opened: list[Client] = []
 
-    async def open_client(path: str = "/websocket/ws_chat", headers: list | None = None) -> Client:
+    async def open_client(
+        path: str = "/websocket/ws_chat",
+        headers: list | None = None,
+        client: tuple[str, int] | None = None,
+    ) -> Client:
         communicator = WebsocketCommunicator(application, path, headers=headers or [])
+        if client is not None:
+            # The peer address a server puts in the scope (the communicator gives none).
+            communicator.scope["client"] = list(client)
         connected, _ = await communicator.connect()
         assert connected, f"handshake refused for {path}"
         client = Client(communicator)
@@ -128,9 +139,14 @@ def start_server(tmp_path, server_database):
     started: list[servers.ServerProcess] = []
 
     def start(
-        kind: str = "runserver", port: int | None = None, *, wait: bool = True, **env: str
+        kind: str = "runserver",
+        port: int | None = None,
+        *,
+        wait: bool = True,
+        args: Sequence[str] = (),
+        **env: str,
     ) -> servers.ServerProcess:
-        process = servers.server_process(kind, server_database, tmp_path, port, **env)
+        process = servers.server_process(kind, server_database, tmp_path, port, args=args, **env)
         started.append(process)
         return process.start() if wait else process.spawn()
 

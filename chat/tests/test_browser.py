@@ -894,6 +894,41 @@ def test_kicked_banned_or_replaced_the_page_waits_for_the_person(
     assert len(connections) == 2
 
 
+def test_a_moderator_kicks_then_bans_on_a_real_server(server, room, open_chat):
+    """End to end: chat_moderate on the server's database, the page's sentences."""
+    database = server.env["DATABASE_URL"].removeprefix("sqlite:///")
+    seiya, shiryu = open_chat(server, room), open_chat(server, room)
+    seiya.join("Seiya")
+    shiryu.join("Shiryu")
+    expect(shiryu.members).to_have_count(2)
+
+    said = servers.chat_moderate(database, "kick", room, "SEIYA")
+    assert said.strip() == f"Kicked SEIYA out of {room}."
+    seiya.expect_error("A moderator removed you from this room.")
+    expect(seiya.state).to_have_attribute("data-state", "gone")
+    expect(seiya.reconnect).to_be_visible()
+    expect(shiryu.members).to_have_count(1)
+    # Longer than any automatic reconnect would wait: the page stays gone.
+    seiya.page.wait_for_timeout(2500)
+    expect(seiya.state).to_have_attribute("data-state", "gone")
+
+    # The person comes back by hand, and is banned while talking.
+    seiya.reconnect.click()
+    seiya.expect_joined("Seiya", times=2)
+    servers.chat_moderate(
+        database, "ban", "--name", "seiya", "--room", room, "--reason", "<b>spam</b> links"
+    )
+    seiya.expect_error("You are banned from this room: <b>spam</b> links")
+    expect(seiya.state).to_have_attribute("data-state", "gone")
+    expect(seiya.log.locator("b")).to_have_count(0)
+    # Back by hand once more: refused at the join, with the same sentence
+    # (the page counts a repeated one on its line).
+    seiya.reconnect.click()
+    seiya.expect_said("You are banned from this room: <b>spam</b> links", times=2, kind="error")
+    expect(seiya.state).to_have_attribute("data-state", "gone")
+    expect(shiryu.members).to_have_count(1)
+
+
 @pytest.mark.parametrize(
     ("words", "unavailable", "restarting", "missed"),
     [

@@ -191,3 +191,21 @@ async def test_the_extensions_declared_are_the_ones_implemented(layer):
     assert ("roundtrip" in layer.extensions) == hasattr(layer, "roundtrip")
     if "roundtrip" in layer.extensions:
         await asyncio.wait_for(layer.roundtrip(), DEADLINE)
+
+
+async def test_notify_all_reaches_every_channel_of_this_layer_only(make_layer):
+    """chat.moderation.watch tells each process's own connections through it."""
+    here, elsewhere = make_layer(), make_layer()
+    waiting, queued, grouped = [await here.new_channel() for _ in range(3)]
+    other = await elsewhere.new_channel()
+    await here.group_add(GROUP, grouped)
+    await elsewhere.group_add(GROUP, other)
+    await here.send(queued, {"type": "t", "n": 0})
+    reader = asyncio.ensure_future(here.receive(waiting))
+    await asyncio.sleep(0)  # the reader waits now
+    notice = {"type": events.MODERATE, "kicks": []}
+    assert here.notify_all(notice) == 3
+    assert await asyncio.wait_for(reader, DEADLINE) == notice
+    assert [await receive(here, queued) for _ in range(2)] == [{"type": "t", "n": 0}, notice]
+    assert await receive(here, grouped) == notice
+    await assert_silent(elsewhere, other)

@@ -11,8 +11,9 @@ from channels.db import database_sync_to_async
 from django.db import connection
 
 from chat import conf, protocol
-from chat.conf import ChatConfig, ConfigCache, RoomStatus
+from chat.conf import ChatConfig, ConfigCache, RoomSettings, RoomStatus
 from chat.models import ChatSettings, Room
+from chat.moderation import services
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,6 +49,33 @@ async def test_relaying_a_burst_runs_no_query(connect, monkeypatch):
         await seiya.send({"type": "ping"})
     relayed = [(await shiryu.receive())["type"] for _ in range(11)]
     assert sorted(relayed) == ["message"] * 10 + ["typing"]
+    assert await query_count() == before
+
+
+async def test_moderation_runs_no_query_per_frame_nor_per_join(connect, monkeypatch):
+    """Bans, kicks, slow mode and room sizes are read from the snapshot, never per frame."""
+    await sync_to_async(Room.objects.create)(slug="slow", slow_mode_seconds=60, max_members=5)
+    await sync_to_async(services.ban_create)(name="Troll", address="192.0.2.0/24", reason="No")
+    await sync_to_async(services.ban_create)(address="2001:db8::/32", room="slow")
+    await sync_to_async(services.kick_create)(room="slow", name="Nobody")
+    monkeypatch.setattr(conf, "_cache", ConfigCache(ttl=3600))
+    config = await conf.get_config()
+    assert len(config.bans) == 2 and len(config.kicks) == 1
+    before = await query_count()
+    path = "/websocket/ws_chat/slow"
+    shiryu = await connect(path, client=("198.51.100.1", 1))
+    seiya = await connect(path, client=("198.51.100.2", 2))
+    await shiryu.join("Shiryu")
+    await seiya.send({"name": "Seiya", "message": "first"})
+    await seiya.receive_type("joined")
+    assert (await seiya.error({"message": "second"}))["code"] == "rate_limited"
+    await seiya.send({"type": "typing"})
+    await seiya.send({"type": "ping"})
+    assert await seiya.receive() == {"type": "pong"}
+    relayed = [(await shiryu.receive())["type"] for _ in range(3)]
+    assert relayed == ["presence", "message", "typing"]
+    troll = await connect(path, client=("192.0.2.9", 3))
+    assert await troll.closed_with() == protocol.CLOSE_BANNED
     assert await query_count() == before
 
 
@@ -102,7 +130,10 @@ async def test_adhoc_room_is_open_by_default(connect):
 
 
 def test_room_status():
-    config = ChatConfig(rooms={"open": True, "shut": False}, allow_adhoc_rooms=False)
+    config = ChatConfig(
+        rooms={"open": RoomSettings(is_open=True), "shut": RoomSettings(is_open=False)},
+        allow_adhoc_rooms=False,
+    )
     assert config.room_status("open") is RoomStatus.OPEN
     assert config.room_status("shut") is RoomStatus.CLOSED
     assert config.room_status("other") is RoomStatus.MISSING

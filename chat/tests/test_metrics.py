@@ -429,3 +429,28 @@ async def test_redis_up_follows_an_outage_and_the_log_says_it_once(start_server,
     assert not [line for line in lines if "Seiya" in line or "a secret of mine" in line]
     # --no-access-log holds: HTTP requests (the scrapes) are not logged.
     assert "GET /metrics" not in server.log()
+
+
+async def test_each_moderation_action_is_counted_by_the_process_that_applies_it(
+    counting, connect
+):
+    from asgiref.sync import sync_to_async
+
+    from chat.models import Room
+    from chat.moderation import services
+
+    before = {action: value("chat_moderation_total", action=action) for action in
+              ("ban", "kick", "close_room", "no_room")}  # fmt: skip
+    await sync_to_async(services.ban_create)(address="203.0.113.7")
+    await sync_to_async(Room.objects.create)(slug="shut", is_open=False)
+    banned = await connect(client=("203.0.113.7", 1))
+    assert await banned.closed_with() == 4451
+    shut = await connect("/websocket/ws_chat/shut")
+    assert await shut.closed_with() == 4403
+    ikki = await connect()
+    await ikki.join("Ikki")
+    await sync_to_async(services.kick_create)(room="lobby", name="Ikki")
+    assert await ikki.closed_with(timeout=5.0) == 4401
+    grown = {action: value("chat_moderation_total", action=action) - count
+             for action, count in before.items()}  # fmt: skip
+    assert grown == {"ban": 1, "kick": 1, "close_room": 1, "no_room": 0}

@@ -8,6 +8,7 @@ processes, expiry, outages) is in test_presence_redis.py.
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -155,3 +156,49 @@ async def test_a_refused_look_alike_frees_nothing(presence):
     assert await presence.release(room="lobby", name="Seiya", member="m2") is None
     assert not (await presence.claim(room="lobby", name="SEIYA", member="m3")).won
     assert not (await presence.claim(room="lobby", name="Se" + CYRILLIC_I + "ya", member="m3")).won
+
+
+async def test_live_members_with_join_time_and_address(presence):
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    await presence.claim(room="lobby", name="Seiya", member="m1", address="203.0.113.7")
+    await presence.claim(room="lobby", name="Shiryu", member="m2", address="2001:db8::1")
+    await presence.claim(room="physics", name="Olá 👋", member="m3")
+    after = datetime.now(UTC) + timedelta(seconds=1)
+    everyone = await presence.live_members()
+    assert [(m.room, m.name, m.member, m.address) for m in everyone] == [
+        ("lobby", "Seiya", "m1", "203.0.113.7"),
+        ("lobby", "Shiryu", "m2", "2001:db8::1"),
+        ("physics", "Olá 👋", "m3", ""),
+    ]
+    for live in everyone:
+        assert before <= live.joined_at <= after and live.joined_at.tzinfo is not None
+    assert [m.name for m in await presence.live_members(room="physics")] == ["Olá 👋"]
+    assert await presence.live_members(room="empty") == []
+    await presence.release(room="lobby", name="seiya", member="m1")
+    assert [m.name for m in await presence.live_members(room="lobby")] == ["Shiryu"]
+    # A name claimed again is a new join, from its own address.
+    await presence.claim(room="lobby", name="SEIYA", member="m4", address="198.51.100.1")
+    again = (await presence.live_members(room="lobby"))[-1]
+    assert (again.name, again.member, again.address) == ("SEIYA", "m4", "198.51.100.1")
+    for room, name, member in [
+        ("lobby", "Shiryu", "m2"),
+        ("lobby", "SEIYA", "m4"),
+        ("physics", "Olá 👋", "m3"),
+    ]:
+        await presence.release(room=room, name=name, member=member)
+    assert await presence.live_members() == []
+
+
+async def test_a_room_with_a_limit_refuses_a_claim_once_full(presence):
+    assert (await presence.claim(room="r", name="a", member="m0", limit=2)).won
+    assert (await presence.claim(room="r", name="b", member="m1", limit=2)).won
+    full = await presence.claim(room="r", name="c", member="m2", limit=2)
+    assert (full.won, full.full) == (False, True)
+    taken = await presence.claim(room="r", name="A", member="m2", limit=2)
+    assert (taken.won, taken.full) == (False, False)  # a taken name is said first
+    assert await presence.members(room="r") == ["a", "b"]
+    assert await presence.counts() == {"r": 2}
+    assert (await presence.claim(room="r", name="c", member="m2")).won  # no limit
+    await presence.release(room="r", name="a", member="m0")
+    await presence.release(room="r", name="b", member="m1")
+    assert (await presence.claim(room="r", name="d", member="m3", limit=2)).members == ["c", "d"]

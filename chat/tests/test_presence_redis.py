@@ -191,3 +191,45 @@ async def test_claims_work_after_redis_forgets_its_scripts(make_presence, redis_
         checker.close()
     assert (await presence.claim(room="r", name="b", member="m1")).members == ["a", "b"]
     assert await presence.release(room="r", name="a", member="m0") == Release(count=1)
+
+
+async def test_every_process_sees_the_live_members_and_a_swept_one_goes(
+    make_presence, redis_server
+):
+    one, two, dead = make_presence(), make_presence(), make_presence()
+    await one.claim(room="lobby", name="One", member="p1.a", address="203.0.113.1")
+    await two.claim(room="lobby", name="Two", member="p2.a", address="203.0.113.2")
+    await dead.claim(room="lobby", name="Ghost", member="p3.a", address="203.0.113.3")
+    seen = [(m.name, m.member, m.address) for m in await two.live_members()]
+    assert seen == [
+        ("One", "p1.a", "203.0.113.1"),
+        ("Two", "p2.a", "203.0.113.2"),
+        ("Ghost", "p3.a", "203.0.113.3"),
+    ]
+
+    async def swept() -> bool:
+        await one.refresh()
+        await two.refresh()
+        return bool(await one.sweep())
+
+    await eventually(swept, "the silent member expires")
+    assert [m.name for m in await two.live_members(room="lobby")] == ["One", "Two"]
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        # Nothing of the swept member is left behind.
+        assert sorted(client.hkeys("chat:presence:joined:lobby")) == ["one", "two"]
+    finally:
+        client.close()
+
+
+async def test_an_entry_without_a_join_time_is_still_a_live_member(make_presence, redis_server):
+    """A member claimed by a release that kept no join times (a rolling restart)."""
+    presence = make_presence()
+    await presence.claim(room="lobby", name="New", member="p1.a", address="203.0.113.1")
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        client.hset("chat:presence:room:lobby", "old", 'p0.a\t"Old"')
+    finally:
+        client.close()
+    old = [m for m in await presence.live_members() if m.name == "Old"]
+    assert [(m.member, m.address, m.joined_at.year) for m in old] == [("p0.a", "", 1970)]

@@ -8,7 +8,8 @@ import pytest
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidStatus
 
-from chat.testing.wsclient import closed_code, recv, recv_type
+from chat.testing import servers
+from chat.testing.wsclient import close_frame, closed_code, recv, recv_type
 
 pytestmark = pytest.mark.server
 
@@ -85,3 +86,40 @@ async def test_dropped_connection_frees_its_name(start_server, kind):
         async with ws_connect(url) as again:
             await again.send(json.dumps({"type": "join", "name": "ghost"}))
             assert (await recv_type(again, "joined"))["members"] == ["Watcher", "ghost"]
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+async def test_a_ban_closes_with_4451_and_its_reason_under_every_server(
+    start_server, server_database, kind
+):
+    # 17 bytes, then 2-byte characters: cut to 123 bytes, on a character.
+    reason = "Banned for spam: " + "é" * 80
+    servers.chat_moderate(server_database, "ban", "--address", "127.0.0.1", "--reason", reason)
+    server = start_server(kind)
+    async with ws_connect(f"{server.ws_url}/websocket/ws_chat") as ws:
+        code, said = await close_frame(ws)
+    assert (code, said) == (4451, "Banned for spam: " + "é" * 53)
+    assert len(said.encode()) == 123
+
+
+@pytest.mark.parametrize(
+    ("kind", "proxy_args"),
+    [
+        # docs/deploy.md: behind nginx on the same machine.
+        ("uvicorn", ["--proxy-headers", "--forwarded-allow-ips", "127.0.0.1"]),
+        ("daphne", ["--proxy-headers"]),
+    ],
+)
+async def test_behind_a_proxy_a_ban_matches_the_forwarded_address(
+    start_server, server_database, kind, proxy_args
+):
+    servers.chat_moderate(server_database, "ban", "--address", "203.0.113.0/24", "--reason", "No")
+    server = start_server(kind, args=proxy_args)
+    url = f"{server.ws_url}/websocket/ws_chat"
+    async with ws_connect(url, additional_headers={"X-Forwarded-For": "203.0.113.7"}) as banned:
+        assert await close_frame(banned) == (4451, "No")
+    # The proxy itself (127.0.0.1) and other clients are not banned.
+    for headers in ({}, {"X-Forwarded-For": "198.51.100.20"}):
+        async with ws_connect(url, additional_headers=headers) as ws:
+            await ws.send(json.dumps({"type": "join", "name": "Seiya"}))
+            assert (await recv_type(ws, "joined"))["members"] == ["Seiya"]

@@ -1,9 +1,10 @@
 """Guards on the upstream internals the chat forks or leans on.
 
 chat.dispatch forks Channels' consumer loop, chat.redis.pipeline and
-chat.layers.redis drive redis-py connections below its public API, and
-chat.daphne_limits wraps autobahn's options as Daphne calls them, and
-chat.i18n chooses a handshake's language as Django chooses a page's. None of
+chat.layers.redis drive redis-py connections below its public API,
+chat.daphne_limits wraps autobahn's options as Daphne calls them,
+chat.daphne_reasons passes the close reason Daphne drops, and chat.i18n
+chooses a handshake's language as Django chooses a page's. None of
 that is a promise upstream keeps between releases, so each borrowed function
 is pinned here by a SHA-256 of its source, recorded at the version in
 requirements.txt. An upgrade that changes one fails here, naming what of
@@ -251,6 +252,29 @@ BORROWED = (
         "django.utils.translation.trans_real:parse_accept_lang_header",
         "chat.i18n.language_from_accept",
         "f7cba459cc9f72d776c91a17586991b5be5d453f6c5da3ff64c3971c40a5acf3",
+    ),
+    # chat.daphne_reasons.install wraps it: a websocket.close of an open
+    # connection goes to serverClose, which drops the reason; during the
+    # handshake it is a refusal, which the wrapper leaves to it.
+    Borrowed(
+        "daphne",
+        "daphne.ws_protocol:WebSocketProtocol.handle_reply",
+        "chat.daphne_reasons.install",
+        "f750e4ea30241e8f33a7eb4fc1c37e783c24ac212651c155ad8d5ca6aca87439",
+    ),
+    Borrowed(
+        "daphne",
+        "daphne.ws_protocol:WebSocketProtocol.serverClose",
+        "chat.daphne_reasons.install (whether Daphne passes a reason by itself now)",
+        "343e598cb17d97cd4c1fb8a780b9a413fb20c4f93b7e8fa51a303d74dd8999fb",
+    ),
+    # chat.daphne_reasons.install calls it with code and reason; it refuses a
+    # reason over 123 bytes, which chat.sanctions.close_reason prevents.
+    Borrowed(
+        "autobahn",
+        "autobahn.websocket.protocol:WebSocketProtocol.sendClose",
+        "chat.daphne_reasons.install",
+        "340f16c9bc644ce45120e266b0ac35dee938bcd3c7c6dd571a51a313c449033a",
     ),
 )
 

@@ -1,17 +1,28 @@
 -- Claim a name. ARGV: prefix, room, name key, skeleton key, name as JSON,
--- member, ttl ms, coalesce above, pending ms -> the count, the names (as
--- members()) and whether the join was noted for the room's next diff; or nil
--- if a member's name has that name key or that skeleton key.
+-- member, ttl ms, coalesce above, pending ms, client address, limit -> the
+-- count, the names (as members()) and whether the join was noted for the
+-- room's next diff; nil if a member's name has that name key or that
+-- skeleton key; 'full' if the room holds `limit` members already (0: none).
 local room, key, skeleton, name, member = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local hkey, skey = p .. 'room:' .. room, p .. 'skeletons:' .. room
-if redis.call('HEXISTS', hkey, key) == 1 then return nil end
 if redis.call('HEXISTS', skey, skeleton) == 1 then return nil end
-redis.call('HSET', hkey, key, member .. '\t' .. name .. '\t' .. skeleton)
+-- HSETNX checks the name key and claims it at once.
+if redis.call('HSETNX', hkey, key, member .. '\t' .. name .. '\t' .. skeleton) == 0 then
+  return nil
+end
+local limit = tonumber(ARGV[11])
+if limit > 0 and redis.call('HLEN', hkey) > limit then
+  redis.call('HDEL', hkey, key)
+  return 'full'
+end
 redis.call('HSET', skey, skeleton, key)
+local now = now_ms()
+redis.call('HSET', p .. 'joined:' .. room, key, string.format('%d', now) .. '\t' .. ARGV[10])
+-- The first name of a room creates the key: it then starts with a newline too.
+local line = name .. '\n'
 local nkey = p .. 'names:' .. room
-if redis.call('EXISTS', nkey) == 0 then redis.call('SET', nkey, '\n') end
-redis.call('APPEND', nkey, name .. '\n')
-redis.call('ZADD', p .. 'deadlines', now_ms() + tonumber(ARGV[7]),
+if redis.call('APPEND', nkey, line) == #line then redis.call('SET', nkey, '\n' .. line) end
+redis.call('ZADD', p .. 'deadlines', now + tonumber(ARGV[7]),
            room .. '\t' .. key .. '\t' .. member)
 local count = redis.call('HINCRBY', p .. 'counts', room, 1)
 return {count, members(room), note(room, '+', name, count, ARGV[8], ARGV[9])}

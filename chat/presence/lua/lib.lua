@@ -57,6 +57,7 @@ local function drop(room, key, member)
   if owner ~= member then return nil end
   redis.call('HDEL', hkey, key)
   if skeleton then redis.call('HDEL', p .. 'skeletons:' .. room, skeleton) end
+  redis.call('HDEL', p .. 'joined:' .. room, key)
   remove_name(room, name)
   redis.call('ZREM', p .. 'deadlines', room .. '\t' .. key .. '\t' .. member)
   local count = redis.call('HINCRBY', p .. 'counts', room, -1)
