@@ -9,23 +9,22 @@ ASGI application before they build the factory, which is where this runs.
 Under any other server (uvicorn) it does nothing.
 """
 
-import functools
-import sys
-
 from django.conf import settings
+
+from .daphne_patch import under_daphne, wrap_once
 
 
 def install() -> None:
-    if "daphne.server" not in sys.modules:
+    if not under_daphne():
         return
     from daphne.ws_protocol import WebSocketFactory
 
-    if getattr(WebSocketFactory.setProtocolOptions, "chat_limits", False):
-        return
-    original = WebSocketFactory.setProtocolOptions
+    wrap_once(WebSocketFactory, "setProtocolOptions", _capped)
+
+
+def _capped(original):
     limit = settings.CHAT_MAX_FRAME_BYTES
 
-    @functools.wraps(original)
     def set_protocol_options(self, *args, **options):
         for option in ("maxMessagePayloadSize", "maxFramePayloadSize"):
             given = options.get(option) or 0
@@ -33,5 +32,4 @@ def install() -> None:
         options["failByDrop"] = False
         return original(self, *args, **options)
 
-    set_protocol_options.chat_limits = True
-    WebSocketFactory.setProtocolOptions = set_protocol_options
+    return set_protocol_options

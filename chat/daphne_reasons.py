@@ -9,20 +9,18 @@ itself. The consumer cuts a reason to the 123 bytes a close frame holds
 Installed beside chat.daphne_limits; under any other server it does nothing.
 """
 
-import functools
-import sys
+from .daphne_patch import under_daphne, wrap_once
 
 
 def install() -> None:
-    if "daphne.server" not in sys.modules:
+    if not under_daphne():
         return
     from daphne.ws_protocol import WebSocketProtocol
 
-    if getattr(WebSocketProtocol.handle_reply, "chat_reasons", False):
-        return
-    original = WebSocketProtocol.handle_reply
+    wrap_once(WebSocketProtocol, "handle_reply", _with_reason)
 
-    @functools.wraps(original)
+
+def _with_reason(original):
     def handle_reply(self, message):
         # Only a close of an accepted connection with a reason: a close during
         # the handshake is a refusal (HTTP 403), which carries no reason.
@@ -35,5 +33,4 @@ def install() -> None:
             return None
         return original(self, message)
 
-    handle_reply.chat_reasons = True
-    WebSocketProtocol.handle_reply = handle_reply
+    return handle_reply
