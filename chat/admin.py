@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from asgiref.sync import async_to_sync
 from django.contrib import admin
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
@@ -80,11 +80,10 @@ class BanStatusFilter(admin.SimpleListFilter):
         return [("active", "Active"), ("expired", "Expired")]
 
     def queryset(self, request, queryset: QuerySet[Ban]) -> QuerySet[Ban]:
-        active = Q(expires_at=None) | Q(expires_at__gt=timezone.now())
         if self.value() == "active":
-            return queryset.filter(active)
+            return queryset.active(timezone.now())
         if self.value() == "expired":
-            return queryset.exclude(active)
+            return queryset.expired(timezone.now())
         return queryset
 
 
@@ -128,7 +127,7 @@ class BanAdmin(admin.ModelAdmin):
 
     @admin.display(description="active", boolean=True)
     def active(self, ban: Ban) -> bool:
-        return ban.expires_at is None or ban.expires_at > timezone.now()
+        return ban.is_active(timezone.now())
 
 
 @admin.register(Kick)

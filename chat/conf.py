@@ -24,7 +24,6 @@ from enum import Enum
 from types import MappingProxyType
 
 from channels.db import database_sync_to_async
-from django.db.models import Q
 from django.utils import timezone
 
 from . import defaults, sanctions
@@ -123,7 +122,7 @@ def load_config() -> ChatConfig:
 def _active_bans(now) -> tuple[ActiveBan, ...]:
     """The bans that apply now; expired ones are left out, and need no clean-up."""
     bans = []
-    rows = Ban.objects.filter(Q(expires_at=None) | Q(expires_at__gt=now)).values_list(
+    rows = Ban.objects.active(now).values_list(
         "id", "name", "address", "room", "reason", "expires_at"
     )
     for ban_id, name, address, room, reason, expires_at in rows:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -118,6 +120,20 @@ class Room(models.Model):
         return self.title or self.slug
 
 
+class BanQuerySet(models.QuerySet):
+    @staticmethod
+    def _applying(now: datetime) -> models.Q:
+        return models.Q(expires_at=None) | models.Q(expires_at__gt=now)
+
+    def active(self, now: datetime) -> BanQuerySet:
+        """The bans that apply at `now`: no expiry, or one still to come."""
+        return self.filter(self._applying(now))
+
+    def expired(self, now: datetime) -> BanQuerySet:
+        """The bans whose expiry has passed at `now`."""
+        return self.exclude(self._applying(now))
+
+
 class Ban(models.Model):
     """Keeps a name, an address or network, or both out of one room or all, for a while.
 
@@ -153,9 +169,15 @@ class Ban(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = BanQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["expires_at"])]
+
+    def is_active(self, now: datetime) -> bool:
+        """Whether the ban applies at `now` (as `Ban.objects.active(now)` selects)."""
+        return self.expires_at is None or self.expires_at > now
 
     def __str__(self) -> str:
         who = " at ".join(part for part in (self.name, self.address) if part)
