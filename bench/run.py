@@ -23,6 +23,7 @@ import gc
 import json
 import os
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -42,6 +43,8 @@ from .designs import DESIGNS
 from .loadgen import Room
 from .servers import (
     CONFIGS,
+    OPT_IN,
+    RECOVERY_OFF,
     REDIS_CONFIGS,
     REFERENCE,
     MeasuredServer,
@@ -94,6 +97,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="columns to run (default: all but the Redis ones); reference (a) is always run",
     )
     parser.add_argument("--redis", action="store_true", help="add the Redis columns")
+    parser.add_argument(
+        "--recovery",
+        action="store_true",
+        help="add, beside each chat-uvicorn column, the same with recovery off (its cost)",
+    )
     parser.add_argument("--server-cpus", default="0", help="taskset list for servers and Redis")
     parser.add_argument("--client-cpus", default="1", help="CPUs of the load generator")
     parser.add_argument("--no-rate", action="store_true", help="skip the fixed-rate phases")
@@ -116,9 +124,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.rounds = args.rounds or (1 if args.quick else DEFAULT_ROUNDS)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
-    keys = args.servers or [key for key in CONFIGS if key not in REDIS_CONFIGS]
+    keys = args.servers or [key for key in CONFIGS if key not in OPT_IN]
     if args.redis:
         keys += [key for key in REDIS_CONFIGS if key not in keys]
+    if args.recovery:
+        keys += [RECOVERY_OFF[key] for key in list(keys) if key in RECOVERY_OFF]
     args.servers = [REFERENCE, *(key for key in keys if key != REFERENCE)]
     return args
 
@@ -372,6 +382,8 @@ async def run_group(
                 server_environment = dict(env)
                 if config.redis:
                     server_environment["REDIS_URL"] = redis[0]
+                if config.settings:
+                    server_environment["DATABASE_URL"] = f"sqlite:///{own_database(log_dir, key)}"
                 profile = None
                 if args.profile and last:
                     profile = args.out / "profiles" / f"{key}-{members}-{group}.txt"
@@ -419,6 +431,23 @@ async def run_matrix(args: argparse.Namespace, env: dict[str, str], log_dir: Pat
     return rows
 
 
+def own_database(scratch_dir: Path, key: str) -> Path:
+    """The database of a column with settings of its own (ServerConfig.settings)."""
+    return scratch_dir / f"{key}.sqlite3"
+
+
+def prepare_databases(servers: list[str], database: Path, scratch_dir: Path) -> None:
+    """A copy of the run's database for each column with settings of its own, those applied."""
+    for key in servers:
+        config = CONFIGS[key]
+        if not config.settings:
+            continue
+        copy = own_database(scratch_dir, key)
+        shutil.copyfile(database, copy)
+        assignments = [f"--set={name}={value}" for name, value in config.settings.items()]
+        manage(server_env(copy), "chat_settings", *assignments)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.files = open_files_limit(max(args.sizes) * len(args.servers) + SPARE_FILES)
@@ -430,12 +459,13 @@ def main(argv: list[str] | None = None) -> int:
         migrate(env)
         before = json.loads(manage(env, "chat_settings"))["rate_limit_per_second"]
         manage(env, "chat_settings", "--set", "rate_limit_per_second=0")
+        prepare_databases(args.servers, scratch_dir / "bench.sqlite3", scratch_dir)
         try:
             rows = uvloop.run(run_matrix(args, env, scratch_dir))
         finally:
             manage(env, "chat_settings", "--set", f"rate_limit_per_second={before}")
     rows += report.phase_medians(rows) + report.join_medians(rows)
-    rows += report.redis_ratios(rows) + report.metrics_ratios(rows)
+    rows += report.redis_ratios(rows) + report.metrics_ratios(rows) + report.recovery_ratios(rows)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     jsonl = args.out / f"bench-{stamp}.jsonl"
     with jsonl.open("w") as out:
