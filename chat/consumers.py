@@ -264,6 +264,8 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
             history = await self.channel_layer.group_position(self.group)
             recovered = False
         self.seen = history.top
+        if resume is not None:
+            self.counts.recovery(recovered=recovered)
         if claim.replaced is not None:
             # The same member, back: the room heard no leave, so it hears no join.
             await self.channel_layer.send(claim.replaced, {"type": events.REPLACED})
