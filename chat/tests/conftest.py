@@ -120,6 +120,8 @@ async def connect(transactional_db) -> AsyncIterator[ClientFactory]:
     if isinstance(layer, ChatChannelLayer):
         # Nor queues or waiters of channels that nobody reads any more.
         assert (layer._queues, layer._waiters) == ({}, {}), "channels left behind"
+        # Each test's rooms start at offset 0 again.
+        await layer.flush()
 
 
 @pytest.fixture
