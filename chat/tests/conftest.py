@@ -187,6 +187,15 @@ def redis_server(tmp_path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
+def daphne_pair(start_server, redis_server) -> list[servers.ServerProcess]:
+    """Two Daphne processes (what `make run` serves) on the test's Redis and database."""
+    started = [start_server("daphne", wait=False, REDIS_URL=redis_server.url) for _ in range(2)]
+    for process in started:
+        process.wait_ready()
+    return started
+
+
+@pytest.fixture
 def presence_ttl() -> float:
     """The Redis registries' TTL in `make_presence` and `make_registry` (a module may override)."""
     return 10.0
