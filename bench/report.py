@@ -206,6 +206,8 @@ def markdown(rows: list[Row]) -> str:
     lines += ["", *_joins_table(rows)]
     lines += _pair_table(REDIS_PAIR, redis_ratios(rows))
     lines += _pair_table(METRICS_PAIR, metrics_ratios(rows))
+    for pair in RECOVERY_PAIRS:
+        lines += _pair_table(pair, pair_ratios(rows, pair, "recovery-ratio"))
     for row in rows:
         if row["kind"] == "failure":
             lines.append(f"\n{row['config']} N={row['members']}: {row['error']}")
@@ -238,6 +240,12 @@ REDIS_PAIR = ("chat-uvicorn-redis", "chat-uvicorn")
 # SPEC "Metrics": counting costs at most 3 % of the relay's throughput; the
 # same build with CHAT_METRICS_TOKEN set (counting) against unset (nothing).
 METRICS_PAIR = ("chat-uvicorn-metrics", "chat-uvicorn")
+# SPEC "Nothing lost across a short disconnect": recovery on at its defaults
+# against the same build with recovery_messages=0, in process and on Redis.
+RECOVERY_PAIRS = [
+    ("chat-uvicorn", "chat-uvicorn-norecovery"),
+    ("chat-uvicorn-redis", "chat-uvicorn-redis-norecovery"),
+]
 
 
 def pair_ratios(rows: list[Row], pair: tuple[str, str], kind: str) -> list[Row]:
@@ -279,6 +287,15 @@ def redis_ratios(rows: list[Row]) -> list[Row]:
 def metrics_ratios(rows: list[Row]) -> list[Row]:
     """Per cell: deliveries/s with metrics counted over without, round by round."""
     return pair_ratios(rows, METRICS_PAIR, "metrics-ratio")
+
+
+def recovery_ratios(rows: list[Row]) -> list[Row]:
+    """Per cell: deliveries/s with recovery on over off, in process and on Redis."""
+    return [
+        {**ratio, "pair": " vs ".join(pair)}
+        for pair in RECOVERY_PAIRS
+        for ratio in pair_ratios(rows, pair, "recovery-ratio")
+    ]
 
 
 def _pair_table(pair: tuple[str, str], ratios: list[Row]) -> list[str]:

@@ -23,6 +23,8 @@ import gc
 import json
 import os
 import resource
+import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -42,6 +44,8 @@ from .designs import DESIGNS
 from .loadgen import Room
 from .servers import (
     CONFIGS,
+    OPT_IN,
+    RECOVERY_OFF,
     REDIS_CONFIGS,
     REFERENCE,
     MeasuredServer,
@@ -94,6 +98,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="columns to run (default: all but the Redis ones); reference (a) is always run",
     )
     parser.add_argument("--redis", action="store_true", help="add the Redis columns")
+    parser.add_argument(
+        "--recovery",
+        action="store_true",
+        help="add, beside each chat-uvicorn column, the same with recovery off (its cost)",
+    )
     parser.add_argument("--server-cpus", default="0", help="taskset list for servers and Redis")
     parser.add_argument("--client-cpus", default="1", help="CPUs of the load generator")
     parser.add_argument("--no-rate", action="store_true", help="skip the fixed-rate phases")
@@ -116,9 +125,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.rounds = args.rounds or (1 if args.quick else DEFAULT_ROUNDS)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
-    keys = args.servers or [key for key in CONFIGS if key not in REDIS_CONFIGS]
+    keys = args.servers or [key for key in CONFIGS if key not in OPT_IN]
     if args.redis:
         keys += [key for key in REDIS_CONFIGS if key not in keys]
+    if args.recovery:
+        keys += [RECOVERY_OFF[key] for key in list(keys) if key in RECOVERY_OFF]
     args.servers = [REFERENCE, *(key for key in keys if key != REFERENCE)]
     return args
 
@@ -359,7 +370,7 @@ async def run_group(
     args: argparse.Namespace,
     env: dict[str, str],
     log_dir: Path,
-    redis: tuple[str, psutil.Process] | None,
+    redis: dict[str, tuple[str, psutil.Process]],
 ) -> list[dict[str, Any]]:
     """One group of columns: the joins of every round, then the phases on the last round's rooms."""
     rows: list[dict[str, Any]] = []
@@ -371,7 +382,9 @@ async def run_group(
                 config = CONFIGS[key]
                 server_environment = dict(env)
                 if config.redis:
-                    server_environment["REDIS_URL"] = redis[0]
+                    server_environment["REDIS_URL"] = redis[key][0]
+                if config.settings:
+                    server_environment["DATABASE_URL"] = f"sqlite:///{own_database(log_dir, key)}"
                 profile = None
                 if args.profile and last:
                     profile = args.out / "profiles" / f"{key}-{members}-{group}.txt"
@@ -380,7 +393,7 @@ async def run_group(
                     profile=profile,
                 )  # fmt: skip
                 stack.callback(server.process.stop)
-                columns.append(Column(server.spawn(), redis[1] if config.redis else None))
+                columns.append(Column(server.spawn(), redis[key][1] if config.redis else None))
             for column in columns:
                 column.server.wait_ready()
             try:
@@ -407,9 +420,13 @@ async def run_matrix(args: argparse.Namespace, env: dict[str, str], log_dir: Pat
     if args.profile:
         (args.out / "profiles").mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
-        redis = None
-        if any(CONFIGS[key].redis for key in args.servers):
-            redis = stack.enter_context(redis_server(cpus=args.server_cpus, log_dir=log_dir))
+        # A redis-server of its own per Redis column: the columns run side by
+        # side, their rooms have the same names, and pub/sub ignores databases.
+        redis = {
+            key: stack.enter_context(redis_server(cpus=args.server_cpus, log_dir=log_dir))
+            for key in args.servers
+            if CONFIGS[key].redis
+        }
         for members in args.sizes:
             for group, servers in enumerate(column_groups(args.servers, members, args.files)):
                 # Each group has its own reference (a): ratios pair rows of one group.
@@ -419,8 +436,29 @@ async def run_matrix(args: argparse.Namespace, env: dict[str, str], log_dir: Pat
     return rows
 
 
+def own_database(scratch_dir: Path, key: str) -> Path:
+    """The database of a column with settings of its own (ServerConfig.settings)."""
+    return scratch_dir / f"{key}.sqlite3"
+
+
+def prepare_databases(servers: list[str], database: Path, scratch_dir: Path) -> None:
+    """A copy of the run's database for each column with settings of its own, those applied."""
+    for key in servers:
+        config = CONFIGS[key]
+        if not config.settings:
+            continue
+        copy = own_database(scratch_dir, key)
+        shutil.copyfile(database, copy)
+        assignments = [f"--set={name}={value}" for name, value in config.settings.items()]
+        manage(server_env(copy), "chat_settings", *assignments)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl+C, so that every
+    # server and redis-server this run started is stopped on the way out:
+    # they run in process groups of their own and would outlive it.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     args.files = open_files_limit(max(args.sizes) * len(args.servers) + SPARE_FILES)
     os.sched_setaffinity(0, {int(cpu) for cpu in args.client_cpus.split(",")})
     args.out.mkdir(parents=True, exist_ok=True)
@@ -430,12 +468,13 @@ def main(argv: list[str] | None = None) -> int:
         migrate(env)
         before = json.loads(manage(env, "chat_settings"))["rate_limit_per_second"]
         manage(env, "chat_settings", "--set", "rate_limit_per_second=0")
+        prepare_databases(args.servers, scratch_dir / "bench.sqlite3", scratch_dir)
         try:
             rows = uvloop.run(run_matrix(args, env, scratch_dir))
         finally:
             manage(env, "chat_settings", "--set", f"rate_limit_per_second={before}")
     rows += report.phase_medians(rows) + report.join_medians(rows)
-    rows += report.redis_ratios(rows) + report.metrics_ratios(rows)
+    rows += report.redis_ratios(rows) + report.metrics_ratios(rows) + report.recovery_ratios(rows)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     jsonl = args.out / f"bench-{stamp}.jsonl"
     with jsonl.open("w") as out:

@@ -47,6 +47,9 @@ class ServerConfig:
     app: str
     redis: bool = False
     env: dict[str, str] = field(default_factory=dict)
+    # Chat settings of its own (`manage.py chat_settings --set`), in a
+    # database of its own: the same build with a feature turned off.
+    settings: dict[str, str] = field(default_factory=dict)
 
     def argv(self, port: int, *, profile: Path | None = None) -> list[str]:
         """The command line; with `profile`, under bench.sampler, which writes at exit."""
@@ -92,6 +95,16 @@ CONFIGS = {
             "chatsite.asgi:application",
             env={"CHAT_METRICS_TOKEN": "bench"},
         ),
+        # The same build with recovery off (recovery_messages=0), for the
+        # recovery window's cost: bench.report sets each beside its column.
+        ServerConfig(
+            "chat-uvicorn-norecovery",
+            "chat, uvicorn, recovery off",
+            "chat",
+            "uvicorn",
+            "chatsite.asgi:application",
+            settings={"recovery_messages": "0"},
+        ),
         ServerConfig(
             "chat-uvicorn-redis",
             "chat, uvicorn, Redis layer",
@@ -100,9 +113,24 @@ CONFIGS = {
             "chatsite.asgi:application",
             redis=True,
         ),
+        ServerConfig(
+            "chat-uvicorn-redis-norecovery",
+            "chat, uvicorn, Redis layer, recovery off",
+            "chat",
+            "uvicorn",
+            "chatsite.asgi:application",
+            redis=True,
+            settings={"recovery_messages": "0"},
+        ),
     ]
 }
-REDIS_CONFIGS = [key for key, config in CONFIGS.items() if config.redis]
+# Opt-in columns: Redis (`--redis`), and a feature turned off (`--recovery`).
+REDIS_CONFIGS = [key for key, config in CONFIGS.items() if config.redis and not config.settings]
+RECOVERY_OFF = {
+    "chat-uvicorn": "chat-uvicorn-norecovery",
+    "chat-uvicorn-redis": "chat-uvicorn-redis-norecovery",
+}
+OPT_IN = {*REDIS_CONFIGS, *RECOVERY_OFF.values()}
 
 
 class MeasuredServer:

@@ -69,6 +69,8 @@ class ChatConfig:
     rate_limit_per_second: float = defaults.RATE_LIMIT_PER_SECOND
     rate_limit_burst: int = defaults.RATE_LIMIT_BURST
     typing_interval_seconds: float = defaults.TYPING_INTERVAL_SECONDS
+    recovery_messages: int = defaults.RECOVERY_MESSAGES
+    recovery_seconds: int = defaults.RECOVERY_SECONDS
     allow_adhoc_rooms: bool = defaults.ALLOW_ADHOC_ROOMS
     banner: str = defaults.BANNER
     rooms: Mapping[str, RoomSettings] = field(default_factory=lambda: MappingProxyType({}))
@@ -104,6 +106,8 @@ def load_config() -> ChatConfig:
         rate_limit_per_second=row.rate_limit_per_second,
         rate_limit_burst=row.rate_limit_burst,
         typing_interval_seconds=row.typing_interval_seconds,
+        recovery_messages=row.recovery_messages,
+        recovery_seconds=row.recovery_seconds,
         allow_adhoc_rooms=row.allow_adhoc_rooms,
         banner=row.banner,
         rooms=MappingProxyType(rooms),

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
-from . import events, metrics, protocol
+from . import drain, events, metrics, protocol
 from .conf import ChatConfig, get_config
 from .dispatch import LeanDispatchMixin
 from .i18n import scope_language, sentence
@@ -32,6 +32,7 @@ from .presence import Claim, get_presence
 from .presence.announce import announce
 from .protocol import JoinFrame, MessageFrame, PingFrame, ProtocolError, TypingFrame
 from .ratelimit import EventWindow, TokenBucket
+from .recovery.tokens import ResumeToken, verify
 from .redis.errors import REDIS_ERRORS
 from .rooms import DEFAULT_ROOM, group_name
 from .sanctions import KickOrder, client_address
@@ -67,6 +68,10 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         self.last_message = -math.inf
         self.address = ""
         self.watched = False
+        # The room's latest offset this member has been given or has no
+        # claim to (before its join): a numbered event at or below it is
+        # not delivered again (the hand-over from a replay to live frames).
+        self.seen = 0
 
     async def __call__(self, scope, receive, send) -> None:
         """Run the consumer; a Redis outage closes it with a code the page retries."""
@@ -114,6 +119,10 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         config = await get_config()
         self.bucket = TokenBucket(rate=config.rate_limit_per_second, burst=config.rate_limit_burst)
         await self.accept()
+        if drain.draining():
+            # This process is stopping: the page reconnects, to another one.
+            await self.close_with(protocol.CLOSE_SERVICE_RESTART)
+            return
         refused = verdict(config, room=self.room, name=None, address=self.address)
         if refused is not None:
             await self.moderated(refused)
@@ -180,7 +189,13 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
                     sentence(_("You have already joined as %(name)s."), name=self.name),
                     frame.client_id,
                 )
-            await self.join(frame.name, config, client_id=frame.client_id)
+            await self.join(
+                frame.name,
+                config,
+                client_id=frame.client_id,
+                resume=frame.resume,
+                offset=frame.offset,
+            )
         elif isinstance(frame, TypingFrame):
             await self.typing(frame, config)
 
@@ -191,17 +206,22 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         *,
         client_id: str | None,
         message: str | None = None,
+        resume: str | None = None,
+        offset: int | None = None,
     ) -> None:
         """Claim a name, enter the room's group and tell everyone.
 
         With `message`, the first chat message of a tutorial-style frame: it is
         checked before anybody hears of the join, so a bad one changes nothing.
+        With `resume`, a rejoin: the name is taken over from the token's
+        member if that one holds it, and what it missed is replayed (`recover`).
         """
         name = protocol.clean_name(raw_name, max_length=config.max_name_length, client_id=client_id)
         refused = verdict(config, room=self.room, name=name, address=self.address)
         if refused is not None:
             await self.moderated(refused)
             return
+        token = None if resume is None else verify(resume, room=self.room)
         max_members = config.room(self.room).max_members
         claim = await self.presence.claim(
             room=self.room,
@@ -209,6 +229,7 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
             member=self.channel_name,
             address=self.address,
             limit=max_members,
+            takeover=None if token is None else token.member,
         )
         if claim.full:
             raise protocol.room_full(client_id=client_id)
@@ -232,13 +253,51 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
                 raise
         self.name = name
         self.counts.joined(self.room)
+        # In the group before reading the room's position: every message
+        # after it is then either in the replay or queued for this member,
+        # or both, and `seen` drops the second copy.
         await self.channel_layer.group_add(self.group, self.channel_name)
-        # The others first: whoever joins once this member has `joined` has
-        # it in the members list already and must not hear its join again.
-        await self.announce(event="join", name=name, count=claim.count, noted=claim.noted)
-        await self.send_json(
-            protocol.joined_frame(room=self.room, name=name, members_json=claim.members_json)
+        if token is not None and config.recovery_messages > 0:
+            history = await self.channel_layer.group_history(
+                self.group,
+                after=max(offset or 0, token.first),
+                keep=config.recovery_messages,
+                seconds=config.recovery_seconds,
+            )
+            recovered = history.epoch == token.epoch and history.texts is not None
+        else:
+            history = await self.channel_layer.group_position(self.group)
+            recovered = False
+        self.seen = history.top
+        if resume is not None:
+            self.counts.recovery(recovered=recovered)
+        if claim.replaced is not None:
+            # The same member, back: the room heard no leave, so it hears no join.
+            await self.channel_layer.send(claim.replaced, {"type": events.REPLACED})
+        else:
+            # The others first: whoever joins once this member has `joined` has
+            # it in the members list already and must not hear its join again.
+            await self.announce(event="join", name=name, count=claim.count, noted=claim.noted)
+        # A recovered rejoin keeps the first join's offset: never anything from before it.
+        first = token.first if token is not None and recovered else history.top
+        resume_token = ResumeToken(
+            room=self.room, epoch=history.epoch, member=self.channel_name, first=first
         )
+        await self.send_json(
+            protocol.joined_frame(
+                room=self.room,
+                name=name,
+                members_json=claim.members_json,
+                epoch=history.epoch,
+                offset=history.top,
+                resume=resume_token.sign(),
+                recovered=None if resume is None else recovered,
+            )
+        )
+        if recovered:
+            assert history.texts is not None
+            for text in history.texts:
+                await self.send_text(text)
 
     async def say(self, frame: MessageFrame, config: ChatConfig) -> None:
         """Relay a chat message to the other members, joining first if need be."""
@@ -264,16 +323,22 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
                 )
             self.check_can_say(frame.message, config, client_id=frame.client_id)
         message_id, ts = new_message_id(), now_ms()
-        await self.broadcast(
-            protocol.message_frame(
-                room=self.room, name=self.name, message=frame.message, id=message_id, ts=ts
-            )
+        message = protocol.message_frame(
+            room=self.room, name=self.name, message=frame.message, id=message_id, ts=ts
+        )
+        # Acknowledged when the room's copy comes back numbered (chat_broadcast).
+        ack = (
+            None
+            if frame.client_id is None
+            else {"client_id": frame.client_id, "id": message_id, "ts": ts}
+        )
+        await self.channel_layer.group_send_numbered(
+            self.group,
+            events.message_event(message, sender=self.channel_name, ack=ack),
+            keep=config.recovery_messages,
+            seconds=config.recovery_seconds,
         )
         self.counts.message()
-        if frame.client_id is not None:
-            await self.send_json(
-                protocol.ack_frame(client_id=frame.client_id, id=message_id, ts=ts)
-            )
 
     async def withdraw(self, name: str, claim: Claim) -> None:
         """Give back a name claimed for a join that is not going ahead.
@@ -381,16 +446,42 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         await events.publish(self.channel_layer, self.group, frame, sender=self.channel_name)
 
     async def chat_broadcast(self, event: dict[str, Any]) -> None:
-        """A frame from the room: pass it on unless this connection sent it."""
-        if event["sender"] != self.channel_name and not self.closing:
-            # Straight to the server: the frame is text already, and this
-            # runs once per member for every message of the room.
+        """A frame from the room: pass it on unless this connection sent it.
+
+        A chat message comes numbered (`offset`): one this member was given
+        in a replay, or that is from before its join, is not given again;
+        its own comes back to be acknowledged.
+        """
+        offset = event.get("offset")
+        if offset is not None:
+            if offset <= self.seen:
+                return
+            self.seen = offset
+        if event["sender"] != self.channel_name:
+            await self.send_text(event["text"])
+        elif offset is not None and event["ack"] is not None:
+            await self.send_json(protocol.ack_frame(**event["ack"], offset=offset))
+
+    async def send_text(self, text: str) -> None:
+        """Send a frame that is JSON text already, unless this connection is closing.
+
+        Straight to the server: this runs once per member for every message
+        of the room.
+        """
+        if not self.closing:
             try:
-                await self.base_send({"type": "websocket.send", "text": event["text"]})
+                await self.base_send({"type": "websocket.send", "text": text})
             except send_errors():
                 return  # the socket is gone; its disconnect event comes next (chat.transport)
             # A plain int, not a locked prometheus_client counter (chat.metrics).
             self.counts.delivered += 1
+
+    async def chat_replaced(self, event: dict[str, Any]) -> None:
+        """A rejoin of this member took its name over: close with 4409, announcing nothing.
+
+        The name is the new connection's already, so leaving releases nothing.
+        """
+        await self.close_with(protocol.CLOSE_REPLACED)
 
     async def layer_overflow(self, event: dict[str, Any]) -> None:
         """This connection fell so far behind that it missed room events.
@@ -454,6 +545,12 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         await self.close_with(decision.code, reason=decision.reason)
         if decision.kick_id is not None:
             await moderation.kick_done(kick_id=decision.kick_id)
+
+    async def chat_drain(self, event: dict[str, Any]) -> None:
+        """This process is stopping (chat.drain): free the name now, then close with 1012."""
+        await self.leave()
+        if not self.closing:
+            await self.close_with(protocol.CLOSE_SERVICE_RESTART)
 
     async def chat_evicted(self, event: dict[str, Any]) -> None:
         """Presence expired this member while connected: close; the page rejoins."""

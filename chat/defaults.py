@@ -14,3 +14,7 @@ TYPING_INTERVAL_SECONDS = 2.0
 ALLOW_ADHOC_ROOMS = True
 # Blank, as a text field of the model is when it has no default of its own.
 BANNER = ""
+# SPEC "Nothing lost across a short disconnect": a room's recovery window
+# holds its last 100 messages (0 turns recovery off), none older than 120 s.
+RECOVERY_MESSAGES = 100
+RECOVERY_SECONDS = 120

@@ -17,6 +17,13 @@ from . import protocol
 # An already encoded frame for every member of a group except its sender
 # (`sender` is a channel name, or "" for nobody): encoded once, not per member.
 BROADCAST = "chat.broadcast"
+# A room's chat message is a BROADCAST too, sent with the layer's
+# `group_send_numbered` ("history" extension): the layer adds `offset` to the
+# event and to its frame, and gives it to the sender as well, with "ack"
+# ({client_id, id, ts}, or None) for the sender alone to acknowledge.
+# To a member whose name a rejoin with its resume token took over: close
+# with 4409; it has left already, so it announces nothing.
+REPLACED = "chat.replaced"
 # To one member whose presence expired while it was still connected: close
 # with 4503, so that the page rejoins.
 EVICTED = "chat.evicted"
@@ -24,6 +31,9 @@ EVICTED = "chat.evicted"
 # a closed room or kicks (chat.moderation.watch): each checks whether it is
 # reached. "kicks": the new kicks, as chat.sanctions.KickOrder.as_event().
 MODERATE = "chat.moderate"
+# To every connection of a process that is stopping (chat.drain): free the
+# name at once, then close with 1012 so that the page reconnects elsewhere.
+DRAIN = "chat.drain"
 # Queued once, past the capacity, for a member whose channel was full and
 # missed group events (chat.layers.memory): it closes with 4029.
 OVERFLOW = "layer.overflow"
@@ -35,6 +45,13 @@ UNAVAILABLE = "layer.unavailable"
 def room_event(frame: dict[str, Any], *, sender: str = "") -> dict[str, Any]:
     """The BROADCAST event carrying `frame` to a room's members, but `sender`."""
     return {"type": BROADCAST, "sender": sender, "text": protocol.encode(frame)}
+
+
+def message_event(
+    frame: dict[str, Any], *, sender: str, ack: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The BROADCAST event of a chat message, before the layer numbers it."""
+    return {"type": BROADCAST, "sender": sender, "text": protocol.encode(frame), "ack": ack}
 
 
 async def publish(

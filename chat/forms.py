@@ -10,6 +10,8 @@ SETTINGS_FIELDS = [
     "rate_limit_per_second",
     "rate_limit_burst",
     "typing_interval_seconds",
+    "recovery_messages",
+    "recovery_seconds",
     "allow_adhoc_rooms",
     "banner",
 ]

@@ -19,6 +19,10 @@ MAX_NAME_LENGTH_CEILING = 100
 # one room is beyond what one room's fan-out was measured at (docs/performance.md).
 MAX_SLOW_MODE_SECONDS = 86_400
 MAX_MEMBERS_CEILING = 100_000
+# The recovery window lives in memory or Redis per room: bounded so that a
+# typo cannot make every room hold a million messages.
+RECOVERY_MESSAGES_CEILING = 10_000
+RECOVERY_SECONDS_CEILING = 3600
 # Longest address or network as text: a full IPv6 address with a prefix.
 MAX_ADDRESS_LENGTH = 49
 
@@ -58,13 +62,25 @@ class ChatSettings(models.Model):
         validators=[MinValueValidator(0), MaxValueValidator(60)],
         help_text="At most one 'is typing' event per member in this many seconds.",
     )
+    recovery_messages = models.PositiveIntegerField(
+        default=defaults.RECOVERY_MESSAGES,
+        validators=[MaxValueValidator(RECOVERY_MESSAGES_CEILING)],
+        help_text=(
+            "A room's last messages kept, in memory or Redis only, for members who reconnect"
+            " within the window; 0 turns recovery off."
+        ),
+    )
+    recovery_seconds = models.PositiveIntegerField(
+        default=defaults.RECOVERY_SECONDS,
+        validators=[MinValueValidator(1), MaxValueValidator(RECOVERY_SECONDS_CEILING)],
+        help_text="No message older than this many seconds is kept for recovery.",
+    )
     allow_adhoc_rooms = models.BooleanField(
         default=defaults.ALLOW_ADHOC_ROOMS,
         help_text="Any valid room name opens a room; off: only rooms listed here exist.",
     )
     banner = models.TextField(
-        blank=True,
-        max_length=500, help_text="Text shown at the top of the chat page."
+        blank=True, max_length=500, help_text="Text shown at the top of the chat page."
     )
 
     class Meta:

@@ -20,6 +20,8 @@ from .names import has_bidi_control, skeleton_key
 
 # Longest client_id echoed back; it is the client's own correlation token.
 MAX_CLIENT_ID_LENGTH = 128
+# SPEC: a resume token is at most 512 characters; a longer `resume` is invalid_message.
+MAX_RESUME_LENGTH = 512
 
 # Close codes. Applications may only send 1000 and 3000-4999, so our own
 # policy closes are 4xxx; 1009 for an oversized frame and 1012 for a restart
@@ -73,6 +75,10 @@ class MessageFrame:
 class JoinFrame:
     name: str
     client_id: str | None = None
+    # A rejoin (SPEC "Nothing lost across a short disconnect"): the token of
+    # the member's last `joined`, and the last offset it received.
+    resume: str | None = None
+    offset: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +134,8 @@ def parse(content: dict[str, Any]) -> ClientFrame:
         name = content.get("name")
         if not isinstance(name, str):
             raise ProtocolError(INVALID_MESSAGE, _('A join needs a text field "name".'), client_id)
-        return JoinFrame(name=name, client_id=client_id)
+        resume, offset = _resume_fields(content, client_id)
+        return JoinFrame(name=name, client_id=client_id, resume=resume, offset=offset)
     if frame_type == "typing":
         return TypingFrame(client_id=client_id)
     if frame_type == "ping":
@@ -143,6 +150,33 @@ def parse(content: dict[str, Any]) -> ClientFrame:
         ),
         client_id,
     )
+
+
+def _resume_fields(content: dict[str, Any], client_id: str | None) -> tuple[str | None, int | None]:
+    """A join's `resume` and `offset`, checked for type only (the token is verified later)."""
+    resume = content.get("resume")
+    offset = content.get("offset")
+    if resume is not None and not (isinstance(resume, str) and len(resume) <= MAX_RESUME_LENGTH):
+        raise ProtocolError(
+            INVALID_MESSAGE,
+            sentence(
+                _('"resume" must be the text of a resume token, at most %(max)s characters.'),
+                max=MAX_RESUME_LENGTH,
+            ),
+            client_id,
+        )
+    # bool is an int in Python, not in JSON: true is no offset.
+    if offset is not None and (
+        not isinstance(offset, int) or isinstance(offset, bool) or offset < 0
+    ):
+        raise ProtocolError(
+            INVALID_MESSAGE, _('"offset" must be a whole number, 0 or more.'), client_id
+        )
+    if offset is not None and resume is None:
+        raise ProtocolError(
+            INVALID_MESSAGE, _('"offset" goes with "resume": send both, or neither.'), client_id
+        )
+    return resume, offset
 
 
 def _valid_client_id(value: object) -> bool:
@@ -222,16 +256,50 @@ def slow_mode(*, wait_seconds: int, client_id: str | None = None) -> ProtocolErr
 
 
 def message_frame(*, room: str, name: str, message: str, id: str, ts: int) -> dict[str, Any]:
+    """A chat message without its offset: the channel layer numbers it (`numbered_text`)."""
     return {"type": "message", "room": room, "name": name, "message": message, "id": id, "ts": ts}
 
 
-def ack_frame(*, client_id: str, id: str, ts: int) -> dict[str, Any]:
-    return {"type": "ack", "client_id": client_id, "id": id, "ts": ts}
+def numbered_text(text: str, offset: int) -> str:
+    """A message frame's JSON text with `"offset"` added as its last field.
+
+    The frame is encoded once, before the layer knows its offset; the offset
+    goes in where the text ends, the same way the Redis layer's script does
+    it (chat/layers/lua/publish.lua).
+    """
+    return f'{text[:-1]},"offset":{offset}}}'
 
 
-def joined_frame(*, room: str, name: str, members_json: str | bytes) -> dict[str, Any]:
-    """`members_json`: the names, a JSON array already encoded (chat.presence.base.Claim)."""
-    return {"type": "joined", "room": room, "name": name, "members": orjson.Fragment(members_json)}
+def ack_frame(*, client_id: str, id: str, ts: int, offset: int) -> dict[str, Any]:
+    return {"type": "ack", "client_id": client_id, "id": id, "ts": ts, "offset": offset}
+
+
+def joined_frame(
+    *,
+    room: str,
+    name: str,
+    members_json: str | bytes,
+    epoch: str,
+    offset: int,
+    resume: str,
+    recovered: bool | None = None,
+) -> dict[str, Any]:
+    """`members_json`: the names, a JSON array already encoded (chat.presence.base.Claim).
+
+    `recovered` only in the answer to a join that carried `resume`.
+    """
+    frame = {
+        "type": "joined",
+        "room": room,
+        "name": name,
+        "members": orjson.Fragment(members_json),
+        "epoch": epoch,
+        "offset": offset,
+        "resume": resume,
+    }
+    if recovered is not None:
+        frame["recovered"] = recovered
+    return frame
 
 
 def presence_frame(*, event: str, name: str, count: int) -> dict[str, Any]:

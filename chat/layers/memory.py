@@ -38,6 +38,9 @@ from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 
 from .. import events
+from ..ids import now_ms
+from ..protocol import numbered_text
+from ..recovery.window import History, Windows
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +52,10 @@ PROCESS_ID_BYTES = 8
 class ChatChannelLayer(BaseChannelLayer):
     """Channels and groups of one process, for one event loop at a time."""
 
-    # "receiver": read a channel through `receiver(channel)` (chat.dispatch).
-    extensions = ["groups", "flush", "receiver"]
+    # "receiver": read a channel through `receiver(channel)` (chat.dispatch);
+    # "history": number a group's messages and keep its recovery window
+    # (`group_send_numbered`, `group_position`, `group_history`).
+    extensions = ["groups", "flush", "receiver", "history"]
 
     def __init__(
         self,
@@ -73,6 +78,8 @@ class ChatChannelLayer(BaseChannelLayer):
         # group -> its channels, in the order they joined (a dict as an ordered set).
         self._groups: dict[str, dict[str, None]] = {}
         self._overflowing: set[str] = set()
+        # group -> its recovery window (chat.recovery.window).
+        self._windows = Windows()
 
     # Channels.
 
@@ -178,6 +185,39 @@ class ChatChannelLayer(BaseChannelLayer):
                 extra={"channel": channel},
             )
 
+    # History: the recovery window (SPEC "Nothing lost across a short disconnect").
+
+    async def group_send_numbered(
+        self, group: str, message: dict[str, Any], *, keep: int, seconds: float
+    ) -> None:
+        """Number a message event, keep it in the group's window and give it to every member.
+
+        The event's `text`, a message frame, gets `"offset"` added, and the
+        event an `offset` field; its sender gets it too (the consumer acks
+        its own message on it). Numbering and delivering happen in one step
+        of the event loop, so every member sees the group's offsets in order.
+        """
+        now = now_ms()
+        window = self._windows.get(group, now_ms=now)
+        text = message["text"]
+        offset, numbered = window.append(
+            lambda n: numbered_text(text, n), now_ms=now, keep=keep, seconds=seconds
+        )
+        await self.group_send(group, {**message, "text": numbered, "offset": offset})
+        self._windows.forget_idle(now_ms=now, seconds=seconds, in_use=self.has_group)
+
+    async def group_position(self, group: str) -> History:
+        """The group's epoch and latest offset (`texts` empty)."""
+        window = self._windows.get(group, now_ms=now_ms())
+        return History(window.epoch, window.top, ())
+
+    async def group_history(self, group: str, *, after: int, keep: int, seconds: float) -> History:
+        """The group's messages after offset `after`, or None for them if the window lost some."""
+        now = now_ms()
+        return self._windows.get(group, now_ms=now).after(
+            after, now_ms=now, keep=keep, seconds=seconds
+        )
+
     def has_group(self, group: str) -> bool:
         """Whether the group has a member in this layer."""
         return group in self._groups
@@ -210,6 +250,7 @@ class ChatChannelLayer(BaseChannelLayer):
         self._waiters.clear()
         self._groups.clear()
         self._overflowing.clear()
+        self._windows = Windows()
 
     async def close(self) -> None:
         """Nothing to release: the layer holds no connections."""

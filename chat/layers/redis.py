@@ -37,6 +37,15 @@ something may have been missed:
   the connection fails with publishes unsent or unanswered, every local
   channel hears `layer.unavailable`. Every Redis call has a deadline.
 
+A room's chat messages go another way (the "history" extension,
+SPEC "Nothing lost across a short disconnect"): `group_send_numbered` runs
+one Lua script (chat/layers/lua/publish.lua) that numbers the message with
+the room's next offset (HINCRBY), keeps it in the room's window (XADD to a
+stream with MAXLEN, and PEXPIRE) and PUBLISHes it, as Centrifugo's Redis
+broker does. Every process, the sender's included, delivers it from its
+subscriber, so every member hears the room's messages in offset order;
+`group_history` reads what a rejoining member missed from the stream.
+
 Membership dies with its process, so nothing in Redis outlives it and there
 is no group expiry (`group_expiry` is accepted for settings shared with
 channels-redis, and not used). Events are serialised with orjson and must be
@@ -48,10 +57,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import logging
 from collections import deque
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -65,8 +76,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .. import events, metrics
+from ..recovery.window import History
 from ..redis.loops import Backoff, PerLoop, keep_trying, stop
 from ..redis.pipeline import RedisPipeline, open_connection
+from ..redis.scripts import LuaScript
 from .memory import PROCESS_ID_BYTES, ChannelReader, ChatChannelLayer
 
 logger = logging.getLogger(__name__)
@@ -88,6 +101,18 @@ SUBSCRIBE_TIMEOUT_SECONDS = 5.0
 # Reconnect backoff: quick for a blip, at most this slow during an outage.
 BACKOFF_MIN_SECONDS = 0.1
 BACKOFF_MAX_SECONDS = 2.0
+# A room's epoch and latest offset outlive its window (a quiet room keeps
+# counting from where it was); forgotten after a day without a message or a join.
+POSITION_TTL_MS = 86_400_000
+
+LUA = Path(__file__).with_name("lua")
+PUBLISH = LuaScript.load(LUA, "publish")
+HISTORY = LuaScript.load(LUA, "history")
+# Loaded on the publishing connection when it opens, so that a message's
+# EVALSHA, which nobody waits for, never meets NOSCRIPT.
+SCRIPTS = (PUBLISH, HISTORY)
+# A numbered event on a group's Redis channel: "#<offset> <event without text>\n<text>".
+NUMBERED = b"#"
 
 
 def channel_process(channel: str) -> str:
@@ -130,8 +155,9 @@ class ChatRedisChannelLayer(BaseChannelLayer):
     """Local channels and groups, relayed between processes by Redis pub/sub."""
 
     # "receiver": read a channel through `receiver(channel)` (chat.dispatch);
-    # "roundtrip": the health probe through Redis and back (chat.health).
-    extensions = ["groups", "flush", "receiver", "roundtrip"]
+    # "roundtrip": the health probe through Redis and back (chat.health);
+    # "history": numbered messages and the recovery window (chat.layers.memory's).
+    extensions = ["groups", "flush", "receiver", "roundtrip", "history"]
 
     def __init__(
         self,
@@ -154,6 +180,7 @@ class ChatRedisChannelLayer(BaseChannelLayer):
         self._origin = self.process_id.encode()
         self._inbox = self._redis_channel("process", self.process_id)
         self._conn = PerLoop(self._make_connection)
+        self._epochs = itertools.count(1)
         metrics.watch_redis(self.redis_up)
 
     # Names.
@@ -163,6 +190,13 @@ class ChatRedisChannelLayer(BaseChannelLayer):
 
     def _group_channel(self, group: str) -> bytes:
         return self._redis_channel("group", group)
+
+    def _window_keys(self, group: str) -> tuple[str, str]:
+        return f"{self.prefix}window:{group}", f"{self.prefix}stream:{group}"
+
+    def _new_epoch(self) -> str:
+        """An epoch for a room's new run of offsets, should the script need one."""
+        return f"{self.process_id}-{next(self._epochs):x}"
 
     def _is_local(self, channel: str) -> bool:
         return channel_process(channel) == self.process_id
@@ -266,6 +300,71 @@ class ChatRedisChannelLayer(BaseChannelLayer):
         self._publish(self._current(), self._group_channel(group), payload)
         await self.local.group_send(group, message)
 
+    async def group_send_numbered(
+        self, group: str, message: dict[str, Any], *, keep: int, seconds: float
+    ) -> None:
+        """Number, keep and publish a message event in one script; every process delivers it.
+
+        Not delivered locally now: this process's subscriber delivers it
+        with everyone else's, in the room's offset order. The caller does
+        not wait for Redis (see `_publish`); its sender hears it back.
+        """
+        assert isinstance(message, dict), "message is not a dict"
+        self.require_valid_group_name(group)
+        conn = self._current()
+        if conn.failure is not None:
+            raise RedisConnectionError(f"Redis unavailable: {conn.failure}")
+        head = {key: value for key, value in message.items() if key != "text"}
+        meta, stream = self._window_keys(group)
+        conn.publisher.send(
+            "EVALSHA",
+            PUBLISH.sha,
+            0,
+            meta,
+            stream,
+            self._group_channel(group),
+            orjson.dumps(head),
+            message["text"],
+            keep,
+            int(seconds * 1000),
+            self._new_epoch(),
+            POSITION_TTL_MS,
+        )
+
+    async def group_position(self, group: str) -> History:
+        """The group's epoch and latest offset, from Redis (`texts` empty)."""
+        reply = await self._history(group, after=-1, seconds=0)
+        return History(_text(reply[0]), int(reply[1]), ())
+
+    async def group_history(self, group: str, *, after: int, keep: int, seconds: float) -> History:
+        """The group's messages after `after` from its stream; None for them if some are gone.
+
+        `keep` is the script's business when messages are added (MAXLEN).
+        """
+        reply = await self._history(group, after=after, seconds=seconds)
+        epoch, top = _text(reply[0]), int(reply[1])
+        if not int(reply[2]):
+            return History(epoch, top, None)
+        return History(epoch, top, tuple(_text(text) for text in reply[3:]))
+
+    async def _history(self, group: str, *, after: int, seconds: float) -> list[Any]:
+        self.require_valid_group_name(group)
+        conn = self._current()
+        if conn.failure is not None:
+            raise RedisConnectionError(f"Redis unavailable: {conn.failure}")
+        meta, stream = self._window_keys(group)
+        return await conn.publisher.execute(
+            "EVALSHA",
+            HISTORY.sha,
+            0,
+            meta,
+            stream,
+            after,
+            int(seconds * 1000),
+            self._new_epoch(),
+            POSITION_TTL_MS,
+        )
+
     def notify_all(self, message: dict[str, Any]) -> int:
         """Give `message` to every channel of this process; the number reached.
 
@@ -334,6 +433,21 @@ class ChatRedisChannelLayer(BaseChannelLayer):
             conn.client, setup_seconds=CONNECT_TIMEOUT_SECONDS + SOCKET_TIMEOUT_SECONDS
         )
 
+    async def _connect_publisher(self, conn: _Connection) -> Connection:
+        """The publishing connection, its scripts loaded (a restarted Redis has none)."""
+        connection = await self._connect(conn)
+        try:
+            async with asyncio.timeout(SOCKET_TIMEOUT_SECONDS):
+                for script in SCRIPTS:
+                    await connection.send_command(
+                        "SCRIPT", "LOAD", script.source, check_health=False
+                    )
+                    await connection.read_response()
+        except BaseException:
+            await connection.disconnect(nowait=True)
+            raise
+        return connection
+
     def _make_connection(self, loop: asyncio.AbstractEventLoop) -> _Connection:
         # Its pool is never used: it holds the settings of the two
         # connections per process, the subscriber's and the publisher's.
@@ -347,7 +461,7 @@ class ChatRedisChannelLayer(BaseChannelLayer):
         )
         conn = _Connection(loop=loop, client=client)
         conn.publisher = RedisPipeline(
-            functools.partial(self._connect, conn),
+            functools.partial(self._connect_publisher, conn),
             reply_timeout=SOCKET_TIMEOUT_SECONDS,
             on_lost=self._publisher_lost,
             name="chat-layer-publish",
@@ -496,10 +610,19 @@ class ChatRedisChannelLayer(BaseChannelLayer):
                     extra={"channel": channel},
                 )
             return
+        group = redis_channel[len(self.prefix) + len("group:") :].decode()
+        if data[:1] == NUMBERED:
+            # A room's message, numbered by publish.lua: every process delivers it here.
+            space = data.index(b" ")
+            newline = data.index(b"\n", space)
+            event = orjson.loads(data[space + 1 : newline])
+            event["offset"] = int(data[1:space])
+            event["text"] = data[newline + 1 :].decode()
+            await self.local.group_send(group, event)
+            return
         origin, _, body = data.partition(b" ")
         if origin == self._origin:
             return  # delivered locally when it was sent
-        group = redis_channel[len(self.prefix) + len("group:") :].decode()
         await self.local.group_send(group, orjson.loads(body))
 
     async def _lost(self, conn: _Connection, error: BaseException) -> bool:
@@ -554,3 +677,7 @@ class ChatRedisChannelLayer(BaseChannelLayer):
         await stop(conn.subscriber)
         await conn.publisher.aclose()
         await conn.client.aclose()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

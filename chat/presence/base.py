@@ -45,6 +45,9 @@ class Claim:
     noted: bool = False
     # Refused because the room holds its `limit` of members already.
     full: bool = False
+    # A take-over (`claim(takeover=...)`): the member that held the name,
+    # which now belongs to the claimant; the room's count and list are unchanged.
+    replaced: str | None = None
 
     @property
     def won(self) -> bool:
@@ -115,13 +118,23 @@ class Presence(Protocol):
     feed: Feed
 
     async def claim(
-        self, *, room: str, name: str, member: str, address: str = "", limit: int = 0
+        self,
+        *,
+        room: str,
+        name: str,
+        member: str,
+        address: str = "",
+        limit: int = 0,
+        takeover: str | None = None,
     ) -> Claim:
         """Claim `name` in `room` for `member` (a channel name), atomically.
 
         The entry keeps the join's time and the client `address` for the live
         members. With a `limit`, a room that holds that many members already
-        refuses the claim (`full`); a taken name is refused first.
+        refuses the claim (`full`); a taken name is refused first. With
+        `takeover`, a member (from a verified resume token): if it holds
+        exactly `name`, the entry becomes `member`'s, keeping its place and
+        join time (`replaced`), and no limit applies (nobody is added).
         """
 
     async def release(self, *, room: str, name: str, member: str) -> Release | None:

@@ -119,6 +119,15 @@ class _LocalRoom:
     def taken(self, key: str, skeleton: str) -> bool:
         return key in self.holders or skeleton in self.skeletons
 
+    def holds(self, key: str, name: str, member: str) -> bool:
+        """Whether `member` holds exactly `name` (under `key`)."""
+        return self.holders.get(key) == member and self.names[key] == name
+
+    def hand_over(self, key: str, member: str, address: str) -> None:
+        """Give the entry to `member`, keeping the name's place and join time."""
+        self.holders[key] = member
+        self.joined[key] = (self.joined[key][0], address)
+
     def add(self, key: str, skeleton: str, name: str, member: str, address: str) -> None:
         self.holders[key] = member
         self.names[key] = name
@@ -158,12 +167,24 @@ class LocalPresence:
         self.feed = PresenceFeed(threshold=coalesce_above, interval=diff_interval)
 
     async def claim(
-        self, *, room: str, name: str, member: str, address: str = "", limit: int = 0
+        self,
+        *,
+        room: str,
+        name: str,
+        member: str,
+        address: str = "",
+        limit: int = 0,
+        takeover: str | None = None,
     ) -> Claim:
         entry = self._rooms.get(room)
         if entry is None:
             entry = self._rooms[room] = _LocalRoom()
         key, skeleton = name_key(name), skeleton_key(name)
+        if takeover is not None and entry.holds(key, name, takeover):
+            entry.hand_over(key, member, address)
+            return Claim(
+                members_json=entry.members_json(), count=len(entry.names), replaced=takeover
+            )
         if entry.taken(key, skeleton):
             return Claim(members_json=None)
         if limit and len(entry.holders) >= limit:

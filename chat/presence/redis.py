@@ -212,9 +212,7 @@ class RedisPresence:
         state = self._state.get()
         if self.run_upkeep and (state.upkeep is None or state.upkeep.done()):
             state.upkeep = asyncio.get_running_loop().create_task(
-                keep_trying(
-                    self._upkeep_once, what="presence upkeep", pause=lambda: self.interval
-                ),
+                keep_trying(self._upkeep_once, what="presence upkeep", pause=lambda: self.interval),
                 name="chat-presence-upkeep",
             )
         return state
@@ -226,21 +224,42 @@ class RedisPresence:
     # The Presence protocol.
 
     async def claim(
-        self, *, room: str, name: str, member: str, address: str = "", limit: int = 0
+        self,
+        *,
+        room: str,
+        name: str,
+        member: str,
+        address: str = "",
+        limit: int = 0,
+        takeover: str | None = None,
     ) -> Claim:
         ttl_ms = int(self.ttl * 1000)
         encoded = orjson.dumps(name).decode()
         keys = name_key(name), skeleton_key(name)
         reply = await self.run(
-            CLAIM, room, *keys, encoded, member, ttl_ms, *self._diff_args, address, limit
+            CLAIM,
+            room,
+            *keys,
+            encoded,
+            member,
+            ttl_ms,
+            *self._diff_args,
+            address,
+            limit,
+            takeover or "",
         )
         if reply is None:
             return Claim(members_json=None)
         if reply == "full":
             return Claim(members_json=None, full=True)
         self._current().held.add(_entry(room, name, member))
-        count, names, noted = reply
-        return Claim(members_json=_names_json(names), count=int(count), noted=bool(noted))
+        count, names, noted, *replaced = reply
+        return Claim(
+            members_json=_names_json(names),
+            count=int(count),
+            noted=bool(noted),
+            replaced=replaced[0] if replaced else None,
+        )
 
     async def release(self, *, room: str, name: str, member: str) -> Release | None:
         # Stop refreshing first: if Redis is down now, the entry still expires.
@@ -265,9 +284,7 @@ class RedisPresence:
         not sweep: the members it found expired would never be announced.
         """
         flat = await LIVE.run(self._state.get().pipeline, self.prefix, room or "")
-        found = [
-            _live_member(flat[i], flat[i + 2], flat[i + 3]) for i in range(0, len(flat), 4)
-        ]
+        found = [_live_member(flat[i], flat[i + 2], flat[i + 3]) for i in range(0, len(flat), 4)]
         return sorted(found, key=lambda live: (live.room, live.joined_at))
 
     async def ping(self) -> None:

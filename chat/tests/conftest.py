@@ -141,6 +141,8 @@ async def connect(transactional_db) -> AsyncIterator[ClientFactory]:
     if isinstance(layer, ChatChannelLayer):
         # Nor queues or waiters of channels that nobody reads any more.
         assert (layer._queues, layer._waiters) == ({}, {}), "channels left behind"
+        # Each test's rooms start at offset 0 again.
+        await layer.flush()
 
 
 @pytest.fixture
@@ -182,6 +184,15 @@ def redis_server(tmp_path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path / "redis.log").start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def daphne_pair(start_server, redis_server) -> list[servers.ServerProcess]:
+    """Two Daphne processes (what `make run` serves) on the test's Redis and database."""
+    started = [start_server("daphne", wait=False, REDIS_URL=redis_server.url) for _ in range(2)]
+    for process in started:
+        process.wait_ready()
+    return started
 
 
 @pytest.fixture

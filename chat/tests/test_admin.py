@@ -19,6 +19,8 @@ SETTINGS_FORM = {
     "rate_limit_per_second": "2",
     "rate_limit_burst": "4",
     "typing_interval_seconds": "3",
+    "recovery_messages": "50",
+    "recovery_seconds": "60",
     "allow_adhoc_rooms": "",
     "banner": "Be kind.",
 }

@@ -135,7 +135,9 @@ def test_ratios_pair_rows_of_the_same_group():
 def test_the_generator_knows_a_joined_frame_by_its_first_bytes():
     """The generator does not parse the member lists of a storm: the chat writes `type` first."""
     chat = DESIGNS["chat"]
-    joined = protocol.joined_frame(room="r", name="a", members_json=b'["a"]')
+    joined = protocol.joined_frame(
+        room="r", name="a", members_json=b'["a"]', epoch="e", offset=0, resume="t"
+    )
     assert chat.is_joined(protocol.encode(joined).encode())
     presence = protocol.presence_frame(event="join", name="joined", count=2)
     assert not chat.is_joined(protocol.encode(presence).encode())

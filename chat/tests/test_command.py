@@ -24,9 +24,19 @@ def test_prints_every_setting_as_json():
         "rate_limit_per_second": 5.0,
         "rate_limit_burst": 10,
         "typing_interval_seconds": 2.0,
+        "recovery_messages": 100,
+        "recovery_seconds": 120,
         "allow_adhoc_rooms": True,
         "banner": "",
     }
+
+
+def test_sets_the_recovery_window_and_refuses_a_bad_one():
+    printed = run("--set", "recovery_messages=0", "--set", "recovery_seconds=30")
+    assert (printed["recovery_messages"], printed["recovery_seconds"]) == (0, 30)
+    with pytest.raises(CommandError, match="recovery_seconds"):
+        run("--set", "recovery_seconds=0")
+    assert ChatSettings.load().recovery_seconds == 30
 
 
 def test_set_several_values():

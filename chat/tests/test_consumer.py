@@ -59,11 +59,16 @@ async def test_tutorial_message_joins_and_relays_to_others_never_the_sender(conn
     seiya = await connect()
     await seiya.send({"name": "Seiya", "message": "Olá"})
     joined = await seiya.receive_type("joined")
+    resume = joined.pop("resume")
+    assert isinstance(resume, str) and 0 < len(resume) <= 512
+    assert isinstance(joined.pop("epoch"), str)
+    # The room's offset before the joining message: the first message is offset 1.
     assert joined == {
         "type": "joined",
         "room": "lobby",
         "name": "Seiya",
         "members": ["Shiryu", "Seiya"],
+        "offset": 0,
     }
     assert await shiryu.receive() == {
         "type": "presence",
@@ -75,6 +80,7 @@ async def test_tutorial_message_joins_and_relays_to_others_never_the_sender(conn
     assert message["room"] == "lobby"
     assert message["name"] == "Seiya"
     assert message["message"] == "Olá"
+    assert message["offset"] == 1
     assert isinstance(message["id"], str) and message["id"]
     assert abs(message["ts"] - time.time() * 1000) < 5000
     await seiya.assert_silent()
@@ -96,7 +102,13 @@ async def test_ack_only_when_client_id_given(connect):
     await seiya.send({"type": "message", "message": "hi", "client_id": "m-1"})
     ack = await seiya.receive_type("ack")
     relayed = [await shiryu.receive_type("presence"), await shiryu.receive_type("message")][1]
-    assert ack == {"type": "ack", "client_id": "m-1", "id": relayed["id"], "ts": relayed["ts"]}
+    assert ack == {
+        "type": "ack",
+        "client_id": "m-1",
+        "id": relayed["id"],
+        "ts": relayed["ts"],
+        "offset": relayed["offset"],
+    }
     await seiya.send({"type": "message", "message": "no ack"})
     await shiryu.receive_type("message")
     await seiya.assert_silent()

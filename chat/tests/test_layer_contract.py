@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import orjson
 import pytest
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
@@ -209,3 +210,62 @@ async def test_notify_all_reaches_every_channel_of_this_layer_only(make_layer):
     assert [await receive(here, queued) for _ in range(2)] == [{"type": "t", "n": 0}, notice]
     assert await receive(here, grouped) == notice
     await assert_silent(elsewhere, other)
+
+
+# History: numbered messages and the recovery window (the "history" extension).
+
+
+def message(n: int, sender: str = "") -> dict[str, Any]:
+    frame = {"type": "message", "room": "lobby", "name": "a", "message": f"m{n}", "id": str(n)}
+    return events.message_event(frame, sender=sender, ack=None)
+
+
+async def test_numbered_messages_reach_every_member_sender_included_in_offset_order(layer):
+    """The sender hears its own back (to acknowledge it); the text carries the offset."""
+    sender, member = await layer.new_channel(), await layer.new_channel()
+    for channel in (sender, member):
+        await layer.group_add(GROUP, channel)
+    for n in range(1, 6):
+        await layer.group_send_numbered(GROUP, message(n, sender), keep=100, seconds=120)
+    for channel in (sender, member):
+        got = [await receive(layer, channel) for _ in range(5)]
+        assert [event["offset"] for event in got] == [1, 2, 3, 4, 5]
+        assert [orjson.loads(event["text"])["offset"] for event in got] == [1, 2, 3, 4, 5]
+        assert {event["sender"] for event in got} == {sender}
+        await assert_silent(layer, channel)
+
+
+async def test_the_window_gives_back_exactly_what_it_holds_after_an_offset(layer):
+    start = await layer.group_position(GROUP)
+    assert start.top == 0 and start.epoch
+    for n in range(1, 6):
+        await layer.group_send_numbered(GROUP, message(n), keep=3, seconds=120)
+    position = await layer.group_position(GROUP)
+    assert (position.epoch, position.top) == (start.epoch, 5)
+
+    async def after(offset: int) -> list[int] | None:
+        history = await layer.group_history(GROUP, after=offset, keep=3, seconds=120)
+        assert (history.epoch, history.top) == (start.epoch, 5)
+        texts = history.texts
+        return None if texts is None else [orjson.loads(text)["offset"] for text in texts]
+
+    assert await after(2) == [3, 4, 5]
+    assert await after(4) == [5]
+    assert await after(5) == []
+    # Offsets 1 and 2 left the window (keep=3): a member who last saw 1 missed one.
+    assert await after(1) is None
+    # Nobody can have seen an offset the room has not reached.
+    assert await after(6) is None
+
+
+async def test_an_idle_window_loses_its_messages_after_its_seconds(layer):
+    await layer.group_send_numbered(GROUP, message(1), keep=100, seconds=0.5)
+    assert (await layer.group_history(GROUP, after=0, keep=100, seconds=0.5)).texts is not None
+    for _ in range(50):  # bounded: 5 s at most
+        if (await layer.group_history(GROUP, after=0, keep=100, seconds=0.5)).texts is None:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail("the message never left the window")
+    # The room keeps counting where it was.
+    assert (await layer.group_position(GROUP)).top == 1

@@ -12,10 +12,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import orjson
 import pytest
 import redis.asyncio
 
 from chat.events import UNAVAILABLE as UNAVAILABLE_EVENT
+from chat.events import message_event
 from chat.layers import redis as layers_redis
 from chat.layers.redis import ChatRedisChannelLayer
 from chat.redis.errors import REDIS_ERRORS
@@ -278,3 +280,79 @@ async def test_roundtrip_fails_fast_without_redis(redis_server):
             await asyncio.wait_for(layer.roundtrip(), DEADLINE)
     finally:
         await layer.close()
+
+
+# Numbered messages across processes (the "history" extension on Redis).
+
+
+def numbered(n: int, sender: str) -> dict[str, Any]:
+    frame = {"type": "message", "room": "lobby", "name": sender, "message": str(n), "id": str(n)}
+    return message_event(frame, sender=sender, ack=None)
+
+
+async def test_every_process_hears_the_room_in_one_offset_order_without_gaps(make_layer):
+    """Senders on two processes at once: both processes' members hear 1..N in order."""
+    one, two = make_layer(), make_layer()
+    members = []
+    for layer in (one, two):
+        channel = await layer.new_channel()
+        await layer.group_add(GROUP, channel)
+        members.append((layer, channel))
+
+    async def send_all(layer: ChatRedisChannelLayer, sender: str) -> None:
+        for n in range(MESSAGES):
+            await layer.group_send_numbered(GROUP, numbered(n, sender), keep=100, seconds=120)
+            if n % 20 == 0:
+                await asyncio.sleep(0)  # let the other process's sender interleave
+
+    await asyncio.gather(send_all(one, "one"), send_all(two, "two"))
+    heard = []
+    for layer, channel in members:
+        events = [await receive(layer, channel) for _ in range(2 * MESSAGES)]
+        assert [event["offset"] for event in events] == list(range(1, 2 * MESSAGES + 1))
+        # Each sender's messages in the order it sent them.
+        for sender in ("one", "two"):
+            sent = [orjson.loads(e["text"])["message"] for e in events if e["sender"] == sender]
+            assert sent == [str(n) for n in range(MESSAGES)]
+        heard.append([event["text"] for event in events])
+        await assert_silent(layer, channel)
+    assert heard[0] == heard[1]
+    # Any process reads the same window.
+    history = await two.group_history(GROUP, after=2 * MESSAGES - 100, keep=100, seconds=120)
+    assert list(history.texts) == heard[0][-100:]
+
+
+async def test_an_idle_rooms_window_expires_from_redis(make_layer, redis_server):
+    layer = make_layer()
+    await layer.group_send_numbered(GROUP, numbered(1, "a"), keep=100, seconds=0.5)
+    await layer.group_position(GROUP)  # the script has run: its reply came after it
+    client = redis.asyncio.Redis.from_url(redis_server.url, socket_timeout=2)
+    stream = f"chat:layer:stream:{GROUP}"
+    try:
+        assert await client.exists(stream) == 1
+        assert 0 < await client.pttl(stream) <= 500
+        await eventually(lambda: _gone(client, stream), "the stream expired")
+        # The position (epoch and offset) is kept, for a day, so the room counts on.
+        assert 0 < await client.pttl(f"chat:layer:window:{GROUP}") <= layers_redis.POSITION_TTL_MS
+    finally:
+        await client.aclose()
+
+
+async def _gone(client: redis.asyncio.Redis, key: str) -> bool:
+    return await client.exists(key) == 0
+
+
+async def test_a_redis_that_lost_its_data_starts_a_new_epoch(make_layer, redis_server):
+    layer = make_layer()
+    await layer.group_send_numbered(GROUP, numbered(1, "a"), keep=100, seconds=120)
+    before = await layer.group_position(GROUP)
+    assert before.top == 1
+    client = redis.asyncio.Redis.from_url(redis_server.url, socket_timeout=2)
+    try:
+        await client.flushall()
+    finally:
+        await client.aclose()
+    after = await layer.group_position(GROUP)
+    assert after.epoch != before.epoch and after.top == 0
+    # A token of the old epoch recovers nothing (the consumer compares epochs).
+    assert (await layer.group_history(GROUP, after=0, keep=100, seconds=120)).texts == ()

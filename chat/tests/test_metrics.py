@@ -243,6 +243,28 @@ async def test_errors_and_closes_by_code(counting, connect):
     assert grown == {"1000": 0, "1001": 1, "4404": 1, "other": 1}
 
 
+async def test_rejoins_with_a_token_are_counted_by_outcome(counting, connect):
+    def recoveries(outcome: str) -> float:
+        return value("chat_recoveries_total", recovered=outcome)
+
+    before = {outcome: recoveries(outcome) for outcome in ("true", "false")}
+    seiya = await connect()
+    joined = await seiya.join("Seiya")
+    await seiya.disconnect()
+    back = await connect()
+    await back.send({"type": "join", "name": "Seiya", "resume": joined["resume"]})
+    assert (await back.receive_type("joined"))["recovered"] is True
+    await back.disconnect()
+    forged = await connect()
+    await forged.send({"type": "join", "name": "Seiya", "resume": "not a token"})
+    assert (await forged.receive_type("joined"))["recovered"] is False
+    # A plain join is no rejoin.
+    plain = await connect()
+    await plain.join("Shun")
+    grown = {outcome: recoveries(outcome) - before[outcome] for outcome in before}
+    assert grown == {"true": 1, "false": 1}
+
+
 async def set_adhoc_rooms(allowed: bool) -> None:
     def save() -> None:
         chat_settings = ChatSettings.load()

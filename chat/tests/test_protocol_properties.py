@@ -216,15 +216,44 @@ def test_every_server_frame_round_trips(frame):
     assert protocol.decode(protocol.encode(frame), None) == frame
 
 
-@given(ids, names, st.lists(names, max_size=8))
-def test_a_joined_frame_round_trips_with_its_encoded_members(room, name, members):
-    frame = protocol.joined_frame(room=room, name=name, members_json=orjson.dumps(members))
-    assert protocol.decode(protocol.encode(frame), None) == {
+@given(
+    ids,
+    names,
+    st.lists(names, max_size=8),
+    st.integers(min_value=0, max_value=2**53),
+    st.sampled_from([None, True, False]),
+)
+def test_a_joined_frame_round_trips_with_its_encoded_members(
+    room, name, members, offset, recovered
+):
+    frame = protocol.joined_frame(
+        room=room,
+        name=name,
+        members_json=orjson.dumps(members),
+        epoch="e-1",
+        offset=offset,
+        resume="token",
+        recovered=recovered,
+    )
+    expected = {
         "type": "joined",
         "room": room,
         "name": name,
         "members": members,
+        "epoch": "e-1",
+        "offset": offset,
+        "resume": "token",
     }
+    if recovered is not None:
+        expected["recovered"] = recovered
+    assert protocol.decode(protocol.encode(frame), None) == expected
+
+
+@given(st.text(max_size=50), st.integers(min_value=1, max_value=2**53))
+def test_a_numbered_message_is_the_frame_with_its_offset_last(text, offset):
+    frame = protocol.message_frame(room="r", name="n", message=text, id="i", ts=1)
+    numbered = protocol.decode(protocol.numbered_text(protocol.encode(frame), offset), None)
+    assert numbered == {**frame, "offset": offset}
 
 
 @st.composite

@@ -1,10 +1,35 @@
 -- Claim a name. ARGV: prefix, room, name key, skeleton key, name as JSON,
--- member, ttl ms, coalesce above, pending ms, client address, limit -> the
--- count, the names (as members()) and whether the join was noted for the
--- room's next diff; nil if a member's name has that name key or that
--- skeleton key; 'full' if the room holds `limit` members already (0: none).
+-- member, ttl ms, coalesce above, pending ms, client address, limit, the
+-- member to take the name over from ('' for none) -> the count, the names
+-- (as members()) and whether the join was noted for the room's next diff,
+-- and for a take-over the member replaced; nil if a member's name has that
+-- name key or that skeleton key; 'full' if the room holds `limit` members
+-- already (0: none).
 local room, key, skeleton, name, member = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local hkey, skey = p .. 'room:' .. room, p .. 'skeletons:' .. room
+local takeover = ARGV[12]
+if takeover ~= '' then
+  local held = redis.call('HGET', hkey, key)
+  if held then
+    local owner, json = holder(held)
+    if owner == takeover and json == name then
+      -- The same member, back on a new connection: its entry, place and
+      -- join time stay; only who holds it (and so refreshes it) changes.
+      redis.call('HSET', hkey, key, member .. '\t' .. name .. '\t' .. skeleton)
+      local deadlines = p .. 'deadlines'
+      redis.call('ZREM', deadlines, room .. '\t' .. key .. '\t' .. owner)
+      redis.call('ZADD', deadlines, now_ms() + tonumber(ARGV[7]),
+                 room .. '\t' .. key .. '\t' .. member)
+      local jkey = p .. 'joined:' .. room
+      local joined = redis.call('HGET', jkey, key) or string.format('%d', now_ms())
+      local tab = string.find(joined, '\t', 1, true)
+      if tab then joined = string.sub(joined, 1, tab - 1) end
+      redis.call('HSET', jkey, key, joined .. '\t' .. ARGV[10])
+      local count = tonumber(redis.call('HGET', p .. 'counts', room) or '0')
+      return {count, members(room), 0, owner}
+    end
+  end
+end
 if redis.call('HEXISTS', skey, skeleton) == 1 then return nil end
 -- HSETNX checks the name key and claims it at once.
 if redis.call('HSETNX', hkey, key, member .. '\t' .. name .. '\t' .. skeleton) == 0 then
