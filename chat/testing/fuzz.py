@@ -33,6 +33,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import json
 import random
 import re
@@ -53,6 +54,7 @@ from . import servers, wsframes
 from .fuzzcases import (
     ERROR_CODES,
     EVERY_KIND,
+    MAX_RESUME_LENGTH,
     Case,
     Generator,
     Kind,
@@ -71,7 +73,9 @@ ANSWER_TIMEOUT = 10.0
 # Bad frames a connection sends before the fuzzer replaces it: under SPEC's
 # 50 in 10 s, which would close it with 4008 in the middle of a case.
 ERROR_BUDGET = 40
-# Share of new connections that join before fuzzing; the others fuzz unjoined.
+# Share of new connections that come back with the last one's resume token;
+# of the others, the share that join before fuzzing (the rest fuzz unjoined).
+REJOIN = 0.3
 JOIN_FIRST = 0.6
 HEALTH_INTERVAL = 0.25
 # Closed connections leave the server (its chat_connections gauge) within this.
@@ -92,6 +96,8 @@ class Reply:
     errors: list[dict[str, Any]] = field(default_factory=list)
     acks: list[dict[str, Any]] = field(default_factory=list)
     joined: dict[str, Any] | None = None
+    # The room's messages that came meanwhile, as (offset, name, text): a replay first.
+    messages: list[tuple[int, str, str]] = field(default_factory=list)
     pongs: int = 0
     closed: int | None = None
     timed_out: bool = False
@@ -106,6 +112,9 @@ class Tally:
     # Accepted chat messages as (sender, text), in the order each was acknowledged.
     relayed: list[tuple[str, str]] = field(default_factory=list)
     forbidden: set[str] = field(default_factory=set)
+    # The offset each acknowledged message was given, and what recovered rejoins replayed.
+    offsets: dict[tuple[str, str], int] = field(default_factory=dict)
+    replayed: list[tuple[int, str, str]] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
     frames: int = 0
     probes: int = 0
@@ -128,6 +137,7 @@ def judge(case: Case, reply: Reply, *, name: str | None, tally: Tally) -> str | 
             tally.violation(case, f"error without the frame's client_id: {error}")
     if reply.joined is not None:
         name = reply.joined.get("name")
+        check_joined(case, reply, tally)
     tally.forbidden.update(case.forbidden)
     if reply.timed_out:
         tally.violation(case, f"no answer within {ANSWER_TIMEOUT:g} s")
@@ -140,6 +150,26 @@ def judge(case: Case, reply: Reply, *, name: str | None, tally: Tally) -> str | 
     else:
         judge_valid(case, reply, name, tally)
     return name
+
+
+def check_joined(case: Case, reply: Reply, tally: Tally) -> None:
+    """SPEC's `joined`: epoch, offset and a resume token; a rejoin's replay, exactly."""
+    joined = reply.joined
+    assert joined is not None
+    resume, offset = joined.get("resume"), joined.get("offset")
+    if not (isinstance(resume, str) and 0 < len(resume) <= MAX_RESUME_LENGTH):
+        tally.violation(case, f"joined without a resume token: {joined}")
+    if not isinstance(joined.get("epoch"), str) or not isinstance(offset, int) or offset < 0:
+        tally.violation(case, f"joined without its epoch and offset: {joined}")
+    asked = case.payload is not None and '"resume"' in case.payload
+    if asked != ("recovered" in joined):
+        tally.violation(case, f"recovered {'missing' if asked else 'unasked'}: {joined}")
+    if joined.get("recovered") is True and case.replay_after is not None:
+        wanted = list(range(case.replay_after + 1, offset + 1))
+        replay = reply.messages[: len(wanted)]
+        if [at for at, _, _ in replay] != wanted:
+            tally.violation(case, f"replayed {[at for at, _, _ in replay]}, expected {wanted}")
+        tally.replayed.extend(replay)
 
 
 def judge_bad(case: Case, reply: Reply, tally: Tally) -> None:
@@ -190,7 +220,11 @@ def judge_valid(case: Case, reply: Reply, name: str | None, tally: Tally) -> Non
         tally.violation(case, f"acks for a frame that asked for none: {reply.acks}")
     if case.message is not None and name is not None:
         tally.relayed.append((name, case.message))
-    if reply.joined is not None:
+        for ack in reply.acks:
+            tally.offsets[(name, case.message)] = ack.get("offset")
+    if reply.joined is not None and "recovered" in reply.joined:
+        outcome = "joined, recovered" if reply.joined["recovered"] else "joined, not recovered"
+    elif reply.joined is not None:
         outcome = "joined"
     elif reply.acks:
         outcome = "accepted (ack)"
@@ -211,6 +245,8 @@ class FuzzConnection:
         self.tally = tally
         self.name: str | None = None
         self.errors = 0
+        # The latest offset this connection was given (a message or an ack).
+        self.seen = 0
 
     @classmethod
     async def open(cls, url: str, tally: Tally) -> FuzzConnection:
@@ -237,6 +273,8 @@ class FuzzConnection:
             with contextlib.suppress(ConnectionClosed):
                 await self.ws.send('{"type":"ping"}')
         deadline = time.monotonic() + ANSWER_TIMEOUT
+        # Whether the answers are complete but for an ack: None until the pong.
+        ack_due: bool | None = None
         while True:
             try:
                 text = await asyncio.wait_for(self.ws.recv(), deadline - time.monotonic())
@@ -250,18 +288,35 @@ class FuzzConnection:
             kind = frame.get("type")
             if kind == "pong":
                 reply.pongs += 1
-                if not closes and reply.pongs == pongs_due:
-                    reply.pongs -= 1
-                    break
             elif kind == "error":
                 reply.errors.append(frame)
             elif kind == "ack":
                 reply.acks.append(frame)
+                self.seen = max(self.seen, frame.get("offset") or 0)
+                if ack_due and frame.get("client_id") == case.client_id:
+                    break
             elif kind == "joined":
                 reply.joined = frame
-            # Anything else is the room's traffic (messages, presence, typing).
+            elif kind == "message":
+                reply.messages.append((frame["offset"], frame["name"], frame["message"]))
+                self.seen = max(self.seen, frame["offset"])
+            # Anything else is the room's traffic (presence, typing).
+            if ack_due is None and not closes and reply.pongs == pongs_due:
+                reply.pongs -= 1  # the probe's own
+                # A message is acknowledged once the room has numbered it,
+                # which may be after the pong: then wait for its ack too.
+                ack_due = self.ack_due(case, reply)
+                if not ack_due:
+                    break
         self.errors += len(reply.errors)
         return reply
+
+    @staticmethod
+    def ack_due(case: Case, reply: Reply) -> bool:
+        """Whether an ack must still come: an accepted message that asked for one."""
+        wanted = case.client_id is not None and case.message is not None
+        acked = any(ack.get("client_id") == case.client_id for ack in reply.acks)
+        return wanted and not reply.errors and not acked
 
     @property
     def open_(self) -> bool:
@@ -279,6 +334,9 @@ class Observer:
         self.name = name
         self.messages: list[tuple[str, str]] = []
         self.ids: list[str] = []
+        self.offsets: list[int] = []
+        # The room's offset when it joined: it hears every message after it.
+        self.joined_at = 0
         # The close code, if the server closed it before the run was over.
         self.closed: int | None = None
         self.stopping = False
@@ -291,6 +349,7 @@ class Observer:
         joined = json.loads(await asyncio.wait_for(self.ws.recv(), ANSWER_TIMEOUT))
         if joined.get("type") != "joined":
             raise RuntimeError(f"{self.name} could not join: {joined}")
+        self.joined_at = joined["offset"]
         self.task = asyncio.create_task(self.listen())
 
     async def listen(self) -> None:
@@ -301,6 +360,7 @@ class Observer:
                 if frame.get("type") == "message":
                     self.messages.append((frame["name"], frame["message"]))
                     self.ids.append(frame["id"])
+                    self.offsets.append(frame["offset"])
         except ConnectionClosed as closed:
             if not self.stopping:
                 self.closed = closed.rcvd.code if closed.rcvd else 1006
@@ -351,11 +411,46 @@ def check_observers(observers: Iterable[Observer], tally: Tally) -> None:
             )
         if len(set(observer.ids)) != len(observer.ids):
             tally.violation(None, f"{observer.name} received one message id twice")
+        check_offsets(observer, tally)
         for sender in {name for name, _ in tally.relayed}:
             sent = [text for name, text in tally.relayed if name == sender]
             heard = [text for name, text in observer.messages if name == sender]
             if heard != sent and not missed and not extra:
                 tally.violation(None, f"{observer.name} heard {sender} out of order")
+
+
+def check_offsets(observer: Observer, tally: Tally) -> None:
+    """Every offset after its join, in order, none missing (SPEC); each message's as acked,
+    and each replayed message the one the observer had at that offset."""
+    start = observer.joined_at + 1
+    if observer.offsets != list(range(start, start + len(observer.offsets))):
+        gaps = [
+            (before, after)
+            for before, after in itertools.pairwise([observer.joined_at, *observer.offsets])
+            if after != before + 1
+        ]
+        tally.violation(None, f"{observer.name}'s offsets jump: {gaps[:5]}")
+    at = dict(zip(observer.messages, observer.offsets, strict=True))
+    wrong = [
+        (message, offset)
+        for message, offset in tally.offsets.items()
+        if at.get(message, offset) != offset
+    ]
+    if wrong:
+        tally.violation(
+            None, f"{observer.name} heard {len(wrong)} at another offset than acked: {wrong[:3]}"
+        )
+    by_offset = dict(zip(observer.offsets, observer.messages, strict=True))
+    unlike = [
+        (offset, name, text)
+        for offset, name, text in tally.replayed
+        if by_offset.get(offset, (name, text)) != (name, text)
+    ]
+    if unlike:
+        tally.violation(
+            None,
+            f"{len(unlike)} replayed messages differ from what {observer.name} heard: {unlike[:3]}",
+        )
 
 
 async def worker(
@@ -371,28 +466,39 @@ async def worker(
         while written < quota and time.monotonic() < deadline:
             if connection is None:
                 connection = await FuzzConnection.open(url, tally)
-                if rng.random() < JOIN_FIRST:
-                    written += await play(connection, generator.join(), tally)
+                if generator.resume is not None and rng.random() < REJOIN:
+                    written += await play(connection, generator.rejoin(), generator, tally)
+                elif rng.random() < JOIN_FIRST:
+                    written += await play(connection, generator.join(), generator, tally)
             case = generator.make(tour.pop(0), connection.name) if tour else None
             case = case or generator.next(connection.name)
             if case.fresh:
-                await connection.close()
+                await leave(connection, generator)
                 connection = await FuzzConnection.open(url, tally)
-                written += await play(connection, generator.join(), tally)
+                written += await play(connection, generator.join(), generator, tally)
                 case = generator.make(case.kind, connection.name)
-            written += await play(connection, case, tally)
+            written += await play(connection, case, generator, tally)
             if not connection.open_ or connection.errors >= ERROR_BUDGET:
-                await connection.close()
+                await leave(connection, generator)
                 connection = None
     finally:
         if connection is not None:
-            await connection.close()
+            await leave(connection, generator)
         tally.frames += written
 
 
-async def play(connection: FuzzConnection, case: Case, tally: Tally) -> int:
+async def leave(connection: FuzzConnection, generator: Generator) -> None:
+    """Close a connection; its writer keeps the latest offset it was given, for a rejoin."""
+    await connection.close()
+    generator.seen = max(generator.seen, connection.seen)
+
+
+async def play(connection: FuzzConnection, case: Case, generator: Generator, tally: Tally) -> int:
+    """Write one case and judge its answers; the frames it counts."""
     reply = await connection.run(case)
     connection.name = judge(case, reply, name=connection.name, tally=tally)
+    if reply.joined is not None and "resume" in reply.joined:
+        generator.joined(reply.joined)
     if reply.timed_out:
         await connection.close()
     return case.frames
@@ -486,6 +592,7 @@ class Summary:
     connections: int
     outcomes: list[tuple[str, str, int]]
     relayed: int
+    replayed: int
     observer_messages: dict[str, int]
     health_answered: int
     health_failures: list[str]
@@ -522,6 +629,8 @@ class Summary:
             f"Observers: {self.relayed:,} messages accepted; received "
             + ", ".join(f"{name} {count:,}" for name, count in self.observer_messages.items())
             + ".",
+            f"Recovered rejoins replayed {self.replayed:,} messages, each the one the observers "
+            "heard at its offset.",
             f"Errors: {sum(self.errors_seen.values()):,} seen by the clients, "
             f"{sum(self.errors_counted.values()):,} counted by the server (chat_errors_total).",
             f"RSS: {self.rss_warm_kib / 1024:.1f} MiB after the warm-up, "
@@ -623,6 +732,7 @@ async def fuzz(
             key=lambda row: (list(Kind).index(Kind(row[0])), -row[2]),
         ),
         relayed=len(tally.relayed),
+        replayed=len(tally.replayed),
         observer_messages={observer.name: len(observer.messages) for observer in observers},
         health_answered=health.answered,
         health_failures=health.failures,
@@ -642,7 +752,8 @@ async def last_word(url: str, observers: list[Observer], tally: Tally) -> None:
     frame = json.dumps({"name": "last-word", "message": text, "client_id": "last"})
     connection = await FuzzConnection.open(url, tally)
     try:
-        reply = await connection.run(Case(Kind.MESSAGE, wsframes.text(frame)))
+        case = Case(Kind.MESSAGE, wsframes.text(frame), client_id="last", message=text)
+        reply = await connection.run(case)
         if reply.joined is None or [ack.get("client_id") for ack in reply.acks] != ["last"]:
             tally.violation(None, f"the last word was not accepted: {reply}")
             return

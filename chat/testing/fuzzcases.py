@@ -54,6 +54,7 @@ NORMAL = 1000
 MAX_FRAME_BYTES = 64 * 1024
 MAX_NAME_LENGTH = 32
 MAX_MESSAGE_LENGTH = 2000
+MAX_RESUME_LENGTH = protocol.MAX_RESUME_LENGTH
 ERROR_LIMIT = 50
 
 # Beyond orjson's 1024 levels, and within the 64 KiB frame.
@@ -64,6 +65,7 @@ class Kind(enum.StrEnum):
     """A row of the report: what a case does."""
 
     JOIN = "valid join"
+    REJOIN = "valid rejoin with resume"
     MESSAGE = "valid message"
     PING = "valid ping"
     TYPING = "valid typing"
@@ -109,6 +111,9 @@ class Case:
     forbidden: tuple[str, ...] = ()
     # Needs a connection of its own (it uses up the error limit).
     fresh: bool = False
+    # A rejoin with a resume token: the offset after which a recovered
+    # rejoin replays every message, max(the offset sent, the token's first join).
+    replay_after: int | None = None
 
     @property
     def bad(self) -> bool:
@@ -177,6 +182,13 @@ class Generator:
     taken: tuple[str, ...]
     serial: int = 0
     names: int = 0
+    # What the writer knows from its connections, for a rejoin: the latest
+    # resume token and the name it was issued with, the offset of the token's
+    # first join, and the latest offset a connection of the writer was given.
+    resume: str | None = None
+    resume_name: str | None = None
+    first: int = 0
+    seen: int = 0
 
     # Identities.
 
@@ -206,9 +218,31 @@ class Generator:
     # Turns.
 
     def join(self) -> Case:
-        name = self.new_name()
-        text = encode({"type": "join", "name": name})
+        content = {"type": "join", "name": self.new_name()}
+        if self.rng.random() < 0.1:
+            # A token that does not verify: a plain join, `recovered: false`.
+            content["resume"] = random_text(
+                self.rng, self.rng.randint(0, protocol.MAX_RESUME_LENGTH)
+            )
+        text = encode(content)
         return Case(Kind.JOIN, wsframes.text(text), joins=True, payload=text)
+
+    def rejoin(self) -> Case:
+        """Back with the last connection's token and the last offset it was given."""
+        assert self.resume is not None and self.resume_name is not None
+        content = {"type": "join", "name": self.resume_name, "resume": self.resume}
+        if self.rng.random() < 0.8:
+            content["offset"] = self.seen
+        text = encode(content)
+        after = max(content.get("offset", 0), self.first)
+        return Case(Kind.REJOIN, wsframes.text(text), joins=True, payload=text, replay_after=after)
+
+    def joined(self, frame: dict[str, Any]) -> None:
+        """Keep what a `joined` frame gives for the next rejoin."""
+        self.resume, self.resume_name = frame["resume"], frame["name"]
+        self.seen = max(self.seen, frame["offset"])
+        if frame.get("recovered") is not True:
+            self.first = frame["offset"]
 
     def next(self, joined: str | None) -> Case:
         """The next case for a connection joined as `joined` (None: not joined)."""
@@ -349,9 +383,9 @@ class Generator:
             "join name missing",
         ]
         if joined is None:
-            choices += ["bad name", "bad name", "message before join"]
+            choices += ["bad name", "bad name", "message before join", "rejoin fields"]
         else:
-            choices += ["name mismatch", "join again"]
+            choices += ["name mismatch", "join again", "rejoin fields"]
         how = rng.choice(choices)
         base: dict[str, Any] = {"type": "message", "message": self.token(), "client_id": client_id}
         if joined is None:
@@ -387,6 +421,18 @@ class Generator:
             return rng.choice([content, {"type": "typing", "client_id": client_id}]), {
                 protocol.NOT_JOINED
             }
+        if how == "rejoin fields":
+            # Checked for type before anything else of a join: invalid_message, joined or not.
+            join: dict[str, Any] = {"type": "join", "name": self.new_name(), "client_id": client_id}
+            broken_fields = rng.choice(
+                [
+                    {"offset": rng.randint(0, 99)},
+                    {"resume": "r", "offset": rng.choice([-1, 1.5, True, "3", [3], 10**30])},
+                    {"resume": rng.choice([5, True, ["t"], {"t": 1}])},
+                    {"resume": "r" * (protocol.MAX_RESUME_LENGTH + rng.randint(1, 100))},
+                ]
+            )
+            return {**join, **broken_fields}, invalid
         if how == "name mismatch":
             return {**base, "name": joined + "x"}, {protocol.NAME_MISMATCH}
         assert how == "join again"
@@ -613,5 +659,6 @@ WEIGHTS = {
 # How a connection that has not joined weighs the kinds (see Generator.next).
 UNJOINED_WEIGHTS = {Kind.BROKEN_FIELD: 3, Kind.MESSAGE: 0.3, Kind.FRAGMENTED: 0.3}
 
-# Every kind of case, for a warm-up that has met each before memory is measured.
-EVERY_KIND = [kind for kind in Kind if kind is not Kind.JOIN]
+# Every kind of case, for a warm-up that has met each before memory is
+# measured (a rejoin needs a connection before it: the fuzzer makes those).
+EVERY_KIND = [kind for kind in Kind if kind not in (Kind.JOIN, Kind.REJOIN)]
