@@ -80,7 +80,7 @@ json_values = st.recursive(
     ),
     max_leaves=6,
 )
-FIELDS = ["type", "name", "message", "client_id"]
+FIELDS = ["type", "name", "message", "client_id", "resume", "offset"]
 TYPES = ["message", "join", "typing", "ping"]
 # Objects shaped like frames: the known fields, with any values.
 frame_like = st.dictionaries(
@@ -179,7 +179,15 @@ def client_frames(draw) -> tuple[dict[str, Any], protocol.ClientFrame]:
         return content, MessageFrame(message=message, name=name, client_id=client_id)
     if kind == "join":
         name = draw(names)
-        return {"type": kind, "name": name, **extra}, JoinFrame(name=name, client_id=client_id)
+        content = {"type": kind, "name": name, **extra}
+        # A rejoin: a token (checked later, by the consumer) and maybe the last offset seen.
+        resume = draw(st.none() | st.text(max_size=protocol.MAX_RESUME_LENGTH))
+        offset = None if resume is None else draw(st.none() | st.integers(0, 2**53))
+        if resume is not None:
+            content["resume"] = resume
+        if offset is not None:
+            content["offset"] = offset
+        return content, JoinFrame(name=name, client_id=client_id, resume=resume, offset=offset)
     frame = TypingFrame(client_id=client_id) if kind == "typing" else PingFrame(client_id=client_id)
     return {"type": kind, **extra}, frame
 
