@@ -205,7 +205,9 @@ timestamps = st.integers(0, 2**53)
 counts = st.integers(0, 10_000)
 server_frames = st.one_of(
     st.builds(protocol.message_frame, room=ids, name=names, message=texts, id=ids, ts=timestamps),
-    st.builds(protocol.ack_frame, client_id=st.text(max_size=128), id=ids, ts=timestamps),
+    st.builds(
+        protocol.ack_frame, client_id=st.text(max_size=128), id=ids, ts=timestamps, offset=timestamps
+    ),
     st.builds(protocol.presence_frame, event=st.sampled_from(["join", "leave"]), name=names,
               count=counts),
     st.builds(protocol.presence_diff_frame, joins=st.lists(names, max_size=5),
