@@ -206,7 +206,11 @@ counts = st.integers(0, 10_000)
 server_frames = st.one_of(
     st.builds(protocol.message_frame, room=ids, name=names, message=texts, id=ids, ts=timestamps),
     st.builds(
-        protocol.ack_frame, client_id=st.text(max_size=128), id=ids, ts=timestamps, offset=timestamps
+        protocol.ack_frame,
+        client_id=st.text(max_size=128),
+        id=ids,
+        ts=timestamps,
+        offset=timestamps,
     ),
     st.builds(protocol.presence_frame, event=st.sampled_from(["join", "leave"]), name=names,
               count=counts),
