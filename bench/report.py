@@ -100,6 +100,11 @@ def phase_medians(rows: list[Row]) -> list[Row]:
     def p99(row: Row) -> float:
         return row["latency_ms"]["p99"]
 
+    def per_cpu_second(row: Row) -> float | None:
+        """Deliveries per CPU second: its ratio is (c)'s CPU per delivery over this column's."""
+        microseconds = row["server_cpu_us_per_delivery"]
+        return 1e6 / microseconds if microseconds else None
+
     medians = []
     for (config, members, senders, mode), group in _by(
         phases, lambda row: (row["config"], *cell(row))
@@ -129,6 +134,10 @@ def phase_medians(rows: list[Row]) -> list[Row]:
                 "reordered": sum(row["reordered"] for row in group),
                 "server_cpu_us_per_delivery": _median(
                     [row["server_cpu_us_per_delivery"] for row in group]
+                ),
+                # The steadier figure on a shared machine: a column's own CPU.
+                "cpu_vs_ceiling": _ratio_summary(
+                    _ratios(group, ceilings, cell_round, per_cpu_second)
                 ),
                 "redis_cpu_us_per_delivery": _median(
                     [row.get("redis_cpu_us_per_delivery") for row in group]
@@ -198,9 +207,10 @@ def markdown(rows: list[Row]) -> str:
     lines = [
         "| server | N | S | mode | deliveries/s | vs (a) | range | vs (c) | range | p50 ms "
         "| p95 ms | p99 ms | max ms | p99 vs (a) | range | p99 vs (c) | range | lost | dup "
-        "| reord | server µs/delivery | Redis µs/delivery | client CPU | rounds |",
+        "| reord | server µs/delivery | (c)'s µs over it | range | Redis µs/delivery "
+        "| client CPU | rounds |",
         "|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:"
-        "|--:|--:|--:|--:|",
+        "|--:|--:|--:|--:|--:|--:|",
     ]
     for row in phase_medians(rows):
         latency = row["latency_ms"]
@@ -216,6 +226,7 @@ def markdown(rows: list[Row]) -> str:
             f"| {_ratio(row['p99_vs_ceiling'])} | {_spread(row['p99_vs_ceiling'])} "
             f"| {row['lost']} | {row['duplicated']} | {row['reordered']} "
             f"| {_or_dash(row['server_cpu_us_per_delivery'])} "
+            f"| {_ratio(row['cpu_vs_ceiling'])} | {_spread(row['cpu_vs_ceiling'])} "
             f"| {_or_dash(row['redis_cpu_us_per_delivery'])} | {row['client_cpu_share']:.0%} "
             f"| {row['rounds']} |"
         )

@@ -51,19 +51,25 @@ def test_each_column_has_its_ratio_to_the_ceiling_c_beside_its_ratio_to_a():
         phase("tutorial-fastapi", 1, 300, p99=4.0), phase("raw-picows", 1, 400, p99=1.0),
         phase("chat-uvicorn", 1, 360, p99=3.0),
     ]  # fmt: skip
+    cpu = {("raw-picows", 0): 8.0, ("chat-uvicorn", 0): 20.0, ("raw-picows", 1): 12.0,
+           ("chat-uvicorn", 1): 20.0}  # fmt: skip
+    for row in rows:
+        row["server_cpu_us_per_delivery"] = cpu.get((row["config"], row["round"]), 30.0)
     medians = {row["config"]: row for row in report.phase_medians(rows)}
     chat = medians["chat-uvicorn"]
     assert chat["vs_reference"] == {"median": 1.35, "min": 1.2, "max": 1.5}
     assert chat["vs_ceiling"] == {"median": 0.825, "min": 0.75, "max": 0.9}
     assert chat["p99_vs_ceiling"] == {"median": 2.25, "min": 1.5, "max": 3.0}
     assert medians["raw-picows"]["vs_ceiling"]["median"] == 1.0
+    # Server CPU per delivery: (c)'s over the column's, round by round.
+    assert chat["cpu_vs_ceiling"] == {"median": 0.5, "min": 0.4, "max": 0.6}
     assert medians["tutorial-fastapi"]["vs_ceiling"] == {"median": 0.625, "min": 0.5, "max": 0.75}
     table = report.markdown(rows)
     assert "| deliveries/s | vs (a) | range | vs (c) | range | p50 ms |" in table
     row = "| chat-uvicorn | 50 | 10 | saturate | 255 | 1.35x | 1.20-1.50 | 0.82x | 0.75-0.90 |"
     assert row in table
     assert "| p99 vs (a) | range | p99 vs (c) | range | lost |" in table
-    assert "| 0.75x | 0.75-0.75 | 2.25x | 1.50-3.00 | 0 | 0 | 0 |" in table
+    assert "| 0.75x | 0.75-0.75 | 2.25x | 1.50-3.00 | 0 | 0 | 0 | 20 | 0.50x | 0.40-0.60 |" in table
     # Without the recovery-off column there is no recovery table to give.
     assert "chat-uvicorn-norecovery" not in table
 
