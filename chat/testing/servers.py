@@ -79,9 +79,10 @@ def command(kind: str, port: int) -> list[str]:
             "chatsite.asgi:application",
         ]  # fmt: skip
     if kind == "granian":
-        # Measured beside uvicorn (docs/performance.md): it has no WebSocket
-        # size limit to set, so it does not keep SPEC's 1009, and it is not
-        # one of the README's production commands.
+        # Not one of the README's commands: measured beside uvicorn
+        # (docs/performance.md) and tested for what it keeps of SPEC
+        # (chat/tests/test_granian.py). It has no WebSocket size limit to
+        # set, and no drain.
         return [
             str(BIN_DIR / "granian"),
             "--interface", "asginl",
