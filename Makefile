@@ -7,7 +7,7 @@ BENCH_STAMP := $(VENV)/.installed-bench-requirements
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-bench run test test-fast lint superuser chromium redis-server gettext messages nginx bench
+.PHONY: install install-bench run test test-fast lint superuser chromium redis-server gettext messages nginx bench fuzz
 
 install: $(STAMP)
 
@@ -63,6 +63,12 @@ nginx:
 # minutes. BENCH_ARGS=--quick for a smoke run, --redis for the Redis column.
 bench: install-bench
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# The live fuzzer (docs/reliability.md): 10,000 generated and mutated frames
+# against a real server process, with two observers in the room; under a
+# minute. FUZZ_ARGS="--server daphne" for Daphne, --frames N, --seed N.
+fuzz: install
+	$(PY) -m chat.testing.fuzz $(FUZZ_ARGS)
 
 # The pure and in-process tests only: no server processes, Redis or browser.
 test-fast: install gettext

@@ -36,6 +36,7 @@ from .recovery.tokens import ResumeToken, verify
 from .redis.errors import REDIS_ERRORS
 from .rooms import DEFAULT_ROOM, group_name
 from .sanctions import KickOrder, client_address
+from .transport import send_errors
 
 logger = logging.getLogger(__name__)
 
@@ -468,7 +469,10 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         of the room.
         """
         if not self.closing:
-            await self.base_send({"type": "websocket.send", "text": text})
+            try:
+                await self.base_send({"type": "websocket.send", "text": text})
+            except send_errors():
+                return  # the socket is gone; its disconnect event comes next (chat.transport)
             # A plain int, not a locked prometheus_client counter (chat.metrics).
             self.counts.delivered += 1
 
@@ -553,9 +557,12 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         await self.close_with(protocol.CLOSE_UNAVAILABLE)
 
     async def send_json(self, content: dict[str, Any], close: bool = False) -> None:
-        """Send one frame to this connection, unless it is closing."""
+        """Send one frame to this connection, unless it is closing or its socket is gone."""
         if not self.closing:
-            await super().send_json(content, close=close)
+            try:
+                await super().send_json(content, close=close)
+            except send_errors():
+                return  # its disconnect event comes next (chat.transport)
             self.counts.delivered += 1
 
     async def close_with(self, code: int, *, reason: str = "") -> None:

@@ -104,9 +104,11 @@ def _text() -> dict[str, str]:
         "notConnectedJoin": gettext(
             "Not connected yet; you will join when the connection is back."
         ),
-        "notConnectedMessage": gettext(
-            "Not connected; your message is still in the box. Try again when connected."
-        ),
+        # The person's own message: typed while away (or sent on a socket that
+        # closed before the server confirmed it), or not confirmed in time.
+        "waiting": gettext("Waiting to be sent…"),
+        "notConfirmed": gettext("Not confirmed by the server; it may not have been delivered."),
+        "sendAgain": gettext("Send again"),
         "typingOne": gettext("%(name)s is typing…"),
         "typingTwo": gettext("%(first)s and %(second)s are typing…"),
         "typingMany": gettext("Several people are typing…"),

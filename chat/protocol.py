@@ -186,16 +186,21 @@ def _valid_client_id(value: object) -> bool:
 def clean_name(raw: str, *, max_length: int, client_id: str | None = None) -> str:
     """Trim a name and check it; the trimmed name is the one joined and relayed."""
     name = raw.strip()
-    # A name of nothing but invisible characters (U+200B...) shows as no
-    # name at all: its skeleton, which drops them, is empty.
-    if not name or not skeleton_key(name):
+    if not name:
         raise ProtocolError(NAME_INVALID, _("Please choose a name."), client_id)
+    # The length before anything that reads the whole name: NFKC can make a
+    # character eighteen (U+FDFA), so the skeleton of a frame-sized name
+    # would hold the event loop for a tenth of a second, once per bad frame.
     if len(name) > max_length:
         raise ProtocolError(
             NAME_INVALID,
             sentence(_("Names can be at most %(max)s characters long."), max=max_length),
             client_id,
         )
+    # A name of nothing but invisible characters (U+200B...) shows as no
+    # name at all: its skeleton, which drops them, is empty.
+    if not skeleton_key(name):
+        raise ProtocolError(NAME_INVALID, _("Please choose a name."), client_id)
     if any(unicodedata.category(char) == "Cc" for char in name):
         raise ProtocolError(NAME_INVALID, _("Names cannot contain control characters."), client_id)
     if has_bidi_control(name):

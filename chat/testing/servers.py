@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from prometheus_client.parser import text_string_to_metric_families
+
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(sys.executable).parent
 HOST = "127.0.0.1"
@@ -217,6 +219,27 @@ class ServerProcess:
             return 0, str(error)
         finally:
             connection.close()
+
+    def scrape(self, token: str) -> dict[str, float]:
+        """GET /metrics with the bearer `token`: every sample, by name and labels.
+
+        Keys as `chat_closes_total{code=1009}` (labels sorted, unquoted).
+        """
+        connection = http.client.HTTPConnection(HOST, self.port, timeout=5)
+        try:
+            connection.request("GET", "/metrics", headers={"Authorization": f"Bearer {token}"})
+            response = connection.getresponse()
+            text = response.read().decode()
+        finally:
+            connection.close()
+        if response.status != 200:
+            raise RuntimeError(f"GET /metrics answered {response.status}: {text[:200]}")
+        samples = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                labels = ",".join(f"{key}={val}" for key, val in sorted(sample.labels.items()))
+                samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+        return samples
 
     def kill(self) -> None:
         """SIGKILL: the process dies without any cleanup of its own."""

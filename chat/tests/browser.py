@@ -61,6 +61,10 @@ class Words:
     send: str
     joined_as: str
     time: re.Pattern[str]
+    # An own message's state: typed while away, then not confirmed in time.
+    waiting: str
+    not_confirmed: str
+    send_again: str
 
 
 ENGLISH = Words(
@@ -71,6 +75,9 @@ ENGLISH = Words(
     send="Send",
     joined_as="You joined as {name}.",
     time=re.compile(r"^\d{2}:\d{2}\s(AM|PM)$"),
+    waiting="Waiting to be sent…",
+    not_confirmed="Not confirmed by the server; it may not have been delivered.",
+    send_again="Send again",
 )
 PORTUGUESE = Words(
     locale="pt-BR",
@@ -80,6 +87,9 @@ PORTUGUESE = Words(
     send="Enviar",
     joined_as="Você entrou como {name}.",
     time=re.compile(r"^\d{2}:\d{2}$"),
+    waiting="Aguardando envio…",
+    not_confirmed="O servidor não confirmou; talvez não tenha sido entregue.",
+    send_again="Enviar de novo",
 )
 
 # How many times a line of the log says `text` (a line said again shows a count).
@@ -144,6 +154,20 @@ class ChatPage:
     def expect_message(self, name: str, text: str) -> None:
         """`text` from `name` is shown exactly once."""
         expect(self.message_from(name, text)).to_have_count(1)
+
+    def expect_confirmed(self, text: str) -> None:
+        """This page's own `text` is shown once, confirmed: not pending, not failed."""
+        line = self.message_from(self.name.input_value(), text)
+        expect(line).to_have_count(1)
+        expect(line).not_to_have_class(re.compile(r"\b(pending|failed)\b"))
+        expect(line.locator(".status")).to_have_count(0)
+
+    def expect_waiting(self, text: str) -> None:
+        """This page's own `text` is shown once, waiting to be sent."""
+        line = self.message_from(self.name.input_value(), text)
+        expect(line).to_have_count(1)
+        expect(line).to_have_class(re.compile(r"\bpending\b"))
+        expect(line.locator(".status > span")).to_have_text(self.words.waiting)
 
     def expect_error(self, fragment: str) -> None:
         expect(self.errors.filter(has_text=fragment)).to_have_count(1)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
+from hypothesis import HealthCheck, settings
 
 from chat.conf import expire_config
 from chat.layers.memory import ChatChannelLayer
@@ -21,6 +23,25 @@ from chat.testing import servers
 from chat.testing.redis_server import RedisServer
 from chat.tests.presence_room import Room
 from chatsite.asgi import application
+
+# Hypothesis: on a developer's machine every run tries new examples (and
+# replays the failures it saved in .hypothesis/); in CI (CI set, as CI
+# services do) the examples are derived from each test's name, so a run is
+# reproducible and a red build is the code's doing, not the draw's. The
+# machine may be busy: how long one example takes is never what a property
+# is about, hence no deadline. HYPOTHESIS_PROFILE picks one by name.
+settings.register_profile("dev", deadline=None)
+settings.register_profile(
+    "ci",
+    deadline=None,
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
 
 # How long a test waits for a frame that must arrive, and how long it listens
 # to prove that a frame does not arrive.
@@ -163,6 +184,15 @@ def redis_server(tmp_path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path / "redis.log").start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def daphne_pair(start_server, redis_server) -> list[servers.ServerProcess]:
+    """Two Daphne processes (what `make run` serves) on the test's Redis and database."""
+    started = [start_server("daphne", wait=False, REDIS_URL=redis_server.url) for _ in range(2)]
+    for process in started:
+        process.wait_ready()
+    return started
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import http.client
 import json
 import re
 import time
@@ -17,7 +16,6 @@ from websockets.asyncio.client import connect as ws_connect
 from chat import metrics
 from chat.conf import expire_config
 from chat.models import ChatSettings
-from chat.testing.servers import HOST
 from chat.testing.wsclient import closed_code, recv_type, send
 
 TOKEN = "s3cret-token"
@@ -297,22 +295,9 @@ async def test_nothing_is_counted_without_a_token(settings, connect):
 # Real processes: exact figures over sockets, each process its own.
 
 
-def scrape(server, token: str = TOKEN) -> dict[str, float]:
+def scrape(server) -> dict[str, float]:
     """One process's /metrics: every sample by name and labels."""
-    connection = http.client.HTTPConnection(HOST, server.port, timeout=5)
-    try:
-        connection.request("GET", "/metrics", headers={"Authorization": f"Bearer {token}"})
-        response = connection.getresponse()
-        assert response.status == 200
-        text = response.read().decode()
-    finally:
-        connection.close()
-    samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = ",".join(f"{key}={val}" for key, val in sorted(sample.labels.items()))
-            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
-    return samples
+    return server.scrape(TOKEN)
 
 
 async def eventually(server, wanted: dict[str, float], timeout: float = 10.0) -> dict[str, float]:

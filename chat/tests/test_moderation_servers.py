@@ -19,15 +19,6 @@ pytestmark = [pytest.mark.redis, pytest.mark.server]
 DEADLINE = 5.0
 
 
-@pytest.fixture
-def pair(start_server, redis_server) -> list[servers.ServerProcess]:
-    """Two Daphne processes on the test's Redis and database."""
-    started = [start_server("daphne", wait=False, REDIS_URL=redis_server.url) for _ in range(2)]
-    for process in started:
-        process.wait_ready()
-    return started
-
-
 async def command(database, redis_server, *argv: str) -> tuple[int, str, str]:
     """Run a management command as an operator does, on the servers' database and Redis."""
     process = await asyncio.create_subprocess_exec(
@@ -53,9 +44,9 @@ async def join(ws, name: str) -> dict:
 
 
 async def test_members_and_a_kick_from_the_command_line_reach_the_other_process(
-    pair, server_database, redis_server
+    daphne_pair, server_database, redis_server
 ):
-    one, two = pair
+    one, two = daphne_pair
     async with ws_connect(url(one)) as shun, ws_connect(url(two)) as ikki:
         await join(shun, "Shun")
         await join(ikki, "Ikki")
@@ -82,9 +73,9 @@ async def test_members_and_a_kick_from_the_command_line_reach_the_other_process(
 
 
 async def test_a_ban_closes_live_members_on_every_process_and_keeps_them_out(
-    pair, server_database, redis_server
+    daphne_pair, server_database, redis_server
 ):
-    one, two = pair
+    one, two = daphne_pair
     async with (
         ws_connect(url(one, "physics")) as on_one,
         ws_connect(url(two, "chemistry")) as on_two,
@@ -113,16 +104,16 @@ async def test_a_ban_closes_live_members_on_every_process_and_keeps_them_out(
         await send(bystander, {"type": "ping"})
         assert (await recv_type(bystander, "pong"))["type"] == "pong"
     # New connections: refused at the join, on either process.
-    for server in pair:
+    for server in daphne_pair:
         async with ws_connect(url(server, "biology")) as again:
             await send(again, {"type": "join", "name": "Ikki"})
             assert await close_frame(again) == (4451, "Spam, again")
 
 
 async def test_an_address_ban_of_one_room_closes_it_on_every_process(
-    pair, server_database, redis_server
+    daphne_pair, server_database, redis_server
 ):
-    one, two = pair
+    one, two = daphne_pair
     async with (
         ws_connect(url(one, "physics")) as joined,
         ws_connect(url(two, "physics")) as lurker,
@@ -147,16 +138,16 @@ async def test_an_address_ban_of_one_room_closes_it_on_every_process(
         assert await close_frame(lurker, DEADLINE) == (4451, "")
         await send(elsewhere, {"type": "ping"})
         assert (await recv_type(elsewhere, "pong"))["type"] == "pong"
-    for server in pair:
+    for server in daphne_pair:
         async with ws_connect(url(server, "physics")) as refused:
             # Closed at the handshake: before any frame is sent.
             assert await close_frame(refused) == (4451, "")
 
 
 async def test_closing_a_room_closes_its_connections_on_every_process(
-    pair, server_database, redis_server
+    daphne_pair, server_database, redis_server
 ):
-    one, two = pair
+    one, two = daphne_pair
     async with ws_connect(url(one, "physics")) as a, ws_connect(url(two, "physics")) as b:
         await join(a, "Seiya")
         await join(b, "Shiryu")

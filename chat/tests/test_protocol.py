@@ -3,6 +3,7 @@
 import pytest
 
 from chat import protocol
+from chat.names import skeleton_key
 from chat.protocol import JoinFrame, MessageFrame, PingFrame, ProtocolError, TypingFrame
 
 
@@ -110,6 +111,24 @@ def test_clean_name_allows_other_format_characters(char):
 def test_clean_name_refuses_a_name_that_shows_as_nothing(name):
     """Only invisible characters: the page would show an empty name."""
     assert code_of(protocol.clean_name, name, max_length=32) == "name_invalid"
+
+
+def test_clean_name_measures_a_long_name_before_reading_it_whole(monkeypatch):
+    """A frame-sized name is refused on its length alone: its skeleton (NFKC
+    makes U+FDFA eighteen characters) would cost a tenth of a second each."""
+    seen: list[int] = []
+
+    def measured_skeleton_key(name: str) -> str:
+        seen.append(len(name))
+        return skeleton_key(name)
+
+    monkeypatch.setattr(protocol, "skeleton_key", measured_skeleton_key)
+    with pytest.raises(ProtocolError) as raised:
+        protocol.clean_name("\ufdfa" * 20_000, max_length=32)
+    assert raised.value.code == "name_invalid"
+    assert str(raised.value.detail) == "Names can be at most 32 characters long."
+    assert protocol.clean_name("Seiya", max_length=32) == "Seiya"
+    assert seen == [5]
 
 
 def test_check_message():
