@@ -16,7 +16,9 @@ import orjson
 class Design:
     """One server design as the load generator sees it."""
 
-    # "chat": this project's protocol; "tutorial-fastapi": reference (a);
+    # "chat": this project's protocol; "tutorial-fastapi": reference (a),
+    # and reference (c), the bare relay, which speaks it (a member joins
+    # with its handshake, and its frames come back as they were sent);
     # "tutorial-channels": reference (b).
     protocol: str
 

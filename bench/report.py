@@ -5,12 +5,13 @@ out afresh from its rounds (so a run made before a change to this module
 gets that change's table).
 
 A cell (server, N, S, mode) runs once per round, the columns taking turns,
-so each round's figure has a reference (a) figure measured seconds away (in
-the same group of columns, when they run in groups: each has its own (a)).
-Ratios are taken round by round, against that neighbour, and the table gives
-their median and range: a ratio of two medians would pair figures measured
-minutes apart, which on a machine whose speed drifts is the error the rounds
-are there to avoid.
+so each round's figure has a reference (a) figure and a reference (c) figure
+(the ceiling) measured seconds away (in the same group of columns, when they
+run in groups: each has its own (a) and (c)). Ratios are taken round by round,
+against those neighbours, and the table gives their median and range: a ratio
+of two medians would pair figures measured minutes apart, which on a machine
+whose speed drifts is the error the rounds are there to avoid. A run made
+before (c) existed has no (c) rows; its tables say "-" there.
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
-from .servers import REFERENCE
+from .servers import CEILING, REFERENCE
 
 Row = dict[str, Any]
 # The rows this module derives from a run's own; worked out again on reading.
-DERIVED_KINDS = frozenset({"phase-median", "join-median", "redis-ratio", "metrics-ratio"})
+DERIVED_KINDS = frozenset(
+    {"phase-median", "join-median", "redis-ratio", "metrics-ratio", "recovery-ratio"}
+)
 
 
 def write_jsonl(rows: Iterable[Row], out: TextIO) -> None:
@@ -51,7 +54,7 @@ def _median(values: list[float | None]) -> float | None:
 def _ratios(
     rows: list[Row], references: dict[Any, Row], key: Callable[[Row], Any], value: Callable
 ) -> list[float]:
-    """Each round's figure over reference (a)'s of the same cell and round."""
+    """Each round's figure over a reference's (`references`) of the same cell and round."""
     ratios = []
     for row in rows:
         reference = references.get(key(row))
@@ -79,7 +82,7 @@ def _by(rows: Iterable[Row], key: Callable[[Row], Any]) -> dict[Any, list[Row]]:
 
 
 def phase_medians(rows: list[Row]) -> list[Row]:
-    """One row per cell: medians over its rounds, ratios to (a) round by round."""
+    """One row per cell: medians over its rounds, ratios to (a) and (c) round by round."""
     phases = [row for row in rows if row["kind"] == "phase"]
 
     def cell(row: Row) -> tuple:
@@ -89,6 +92,19 @@ def phase_medians(rows: list[Row]) -> list[Row]:
         return (*cell(row), row.get("group", 0), row.get("round", 0))
 
     references = {cell_round(row): row for row in phases if row["config"] == REFERENCE}
+    ceilings = {cell_round(row): row for row in phases if row["config"] == CEILING}
+
+    def deliveries(row: Row) -> float:
+        return row["deliveries_per_second"]
+
+    def p99(row: Row) -> float:
+        return row["latency_ms"]["p99"]
+
+    def per_cpu_second(row: Row) -> float | None:
+        """Deliveries per CPU second: its ratio is (c)'s CPU per delivery over this column's."""
+        microseconds = row["server_cpu_us_per_delivery"]
+        return 1e6 / microseconds if microseconds else None
+
     medians = []
     for (config, members, senders, mode), group in _by(
         phases, lambda row: (row["config"], *cell(row))
@@ -103,23 +119,25 @@ def phase_medians(rows: list[Row]) -> list[Row]:
                 "mode": mode,
                 "rounds": len(group),
                 "deliveries_per_second": _median([row["deliveries_per_second"] for row in group]),
-                "vs_reference": _ratio_summary(
-                    _ratios(group, references, cell_round, lambda r: r["deliveries_per_second"])
-                ),
+                "vs_reference": _ratio_summary(_ratios(group, references, cell_round, deliveries)),
+                "vs_ceiling": _ratio_summary(_ratios(group, ceilings, cell_round, deliveries)),
                 "latency_ms": {
                     "p50": _median([item["p50"] for item in latency]),
                     "p95": _median([item.get("p95") for item in latency]),
                     "p99": _median([item["p99"] for item in latency]),
                     "max": max((item["max"] for item in latency), default=None),
                 },
-                "p99_vs_reference": _ratio_summary(
-                    _ratios(group, references, cell_round, lambda r: r["latency_ms"]["p99"])
-                ),
+                "p99_vs_reference": _ratio_summary(_ratios(group, references, cell_round, p99)),
+                "p99_vs_ceiling": _ratio_summary(_ratios(group, ceilings, cell_round, p99)),
                 "lost": sum(row["lost"] for row in group),
                 "duplicated": sum(row["duplicated"] for row in group),
                 "reordered": sum(row["reordered"] for row in group),
                 "server_cpu_us_per_delivery": _median(
                     [row["server_cpu_us_per_delivery"] for row in group]
+                ),
+                # The steadier figure on a shared machine: a column's own CPU.
+                "cpu_vs_ceiling": _ratio_summary(
+                    _ratios(group, ceilings, cell_round, per_cpu_second)
                 ),
                 "redis_cpu_us_per_delivery": _median(
                     [row.get("redis_cpu_us_per_delivery") for row in group]
@@ -131,13 +149,18 @@ def phase_medians(rows: list[Row]) -> list[Row]:
 
 
 def join_medians(rows: list[Row]) -> list[Row]:
-    """One row per (server, N): medians over the join rounds, ratios to (a) round by round."""
+    """One row per (server, N): medians over the join rounds, ratios to (a) and (c) per round."""
     joins = [row for row in rows if row["kind"] == "join"]
 
     def size_round(row: Row) -> tuple:
         return (row["members"], row.get("group", 0), row.get("round", 0))
 
     references = {size_round(row): row for row in joins if row["config"] == REFERENCE}
+    ceilings = {size_round(row): row for row in joins if row["config"] == CEILING}
+
+    def seconds(row: Row) -> float:
+        return row["join_seconds"]
+
     medians = []
     for (config, members), group in _by(joins, lambda row: (row["config"], row["members"])).items():
         medians.append(
@@ -147,9 +170,8 @@ def join_medians(rows: list[Row]) -> list[Row]:
                 "members": members,
                 "rounds": len(group),
                 "join_seconds": _median([row["join_seconds"] for row in group]),
-                "vs_reference": _ratio_summary(
-                    _ratios(group, references, size_round, lambda r: r["join_seconds"])
-                ),
+                "vs_reference": _ratio_summary(_ratios(group, references, size_round, seconds)),
+                "vs_ceiling": _ratio_summary(_ratios(group, ceilings, size_round, seconds)),
                 "join_server_cpu_seconds": _median(
                     [row["join_server_cpu_seconds"] for row in group]
                 ),
@@ -181,12 +203,14 @@ def _spread(summary: dict[str, float | None]) -> str:
 
 
 def markdown(rows: list[Row]) -> str:
-    """The phases' table and the joins' table, each cell's medians beside its ratios to (a)."""
+    """The phases' table and the joins' table, each cell's medians beside its ratios to (a), (c)."""
     lines = [
-        "| server | N | S | mode | deliveries/s | vs (a) | range | p50 ms | p95 ms | p99 ms "
-        "| max ms | p99 vs (a) | range | lost | dup | reord | server µs/delivery "
-        "| Redis µs/delivery | client CPU | rounds |",
-        "|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| server | N | S | mode | deliveries/s | vs (a) | range | vs (c) | range | p50 ms "
+        "| p95 ms | p99 ms | max ms | p99 vs (a) | range | p99 vs (c) | range | lost | dup "
+        "| reord | server µs/delivery | (c)'s µs over it | range | Redis µs/delivery "
+        "| client CPU | rounds |",
+        "|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:"
+        "|--:|--:|--:|--:|--:|--:|",
     ]
     for row in phase_medians(rows):
         latency = row["latency_ms"]
@@ -194,12 +218,15 @@ def markdown(rows: list[Row]) -> str:
             f"| {row['config']} | {row['members']} | {row['senders']} | {row['mode']} "
             f"| {row['deliveries_per_second']:,.0f} "
             f"| {_ratio(row['vs_reference'])} | {_spread(row['vs_reference'])} "
+            f"| {_ratio(row['vs_ceiling'])} | {_spread(row['vs_ceiling'])} "
             f"| {_or_dash(latency['p50'])} | {_or_dash(latency['p95'])} "
             f"| {_or_dash(latency['p99'])} "
             f"| {_or_dash(latency['max'])} "
             f"| {_ratio(row['p99_vs_reference'])} | {_spread(row['p99_vs_reference'])} "
+            f"| {_ratio(row['p99_vs_ceiling'])} | {_spread(row['p99_vs_ceiling'])} "
             f"| {row['lost']} | {row['duplicated']} | {row['reordered']} "
             f"| {_or_dash(row['server_cpu_us_per_delivery'])} "
+            f"| {_ratio(row['cpu_vs_ceiling'])} | {_spread(row['cpu_vs_ceiling'])} "
             f"| {_or_dash(row['redis_cpu_us_per_delivery'])} | {row['client_cpu_share']:.0%} "
             f"| {row['rounds']} |"
         )
@@ -217,14 +244,15 @@ def markdown(rows: list[Row]) -> str:
 def _joins_table(rows: list[Row]) -> list[str]:
     """How long each room took to fill: a reconnect storm of N members."""
     lines = [
-        "| server | N | join s | vs (a) | range | server CPU s | Redis CPU s | client CPU "
-        "| RSS KiB/conn | first use KiB | rounds |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| server | N | join s | vs (a) | range | vs (c) | range | server CPU s | Redis CPU s "
+        "| client CPU | RSS KiB/conn | first use KiB | rounds |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for row in join_medians(rows):
         lines.append(
             f"| {row['config']} | {row['members']} | {_or_dash(row['join_seconds'])} "
             f"| {_ratio(row['vs_reference'])} | {_spread(row['vs_reference'])} "
+            f"| {_ratio(row['vs_ceiling'])} | {_spread(row['vs_ceiling'])} "
             f"| {_or_dash(row['join_server_cpu_seconds'])} "
             f"| {_or_dash(row['join_redis_cpu_seconds'])} "
             f"| {row['join_client_cpu_share']:.0%} "
@@ -258,6 +286,8 @@ def pair_ratios(rows: list[Row], pair: tuple[str, str], kind: str) -> list[Row]:
         return (*key, row.get("group", 0), row.get("round", 0))
 
     base = {cell_round(row): row for row in phases if row["config"] == base_key}
+    if not base:
+        return []
     cells = _by(
         (row for row in phases if row["config"] == key),
         lambda row: (row["members"], row["senders"], row["mode"]),

@@ -48,6 +48,7 @@ from .servers import (
     RECOVERY_OFF,
     REDIS_CONFIGS,
     REFERENCE,
+    REFERENCES,
     MeasuredServer,
     cpu_seconds,
     manage,
@@ -95,7 +96,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--servers",
         nargs="+",
         choices=sorted(CONFIGS),
-        help="columns to run (default: all but the Redis ones); reference (a) is always run",
+        help="columns to run (default: all but the Redis ones); references (a) and (c) are "
+        "always run",
     )
     parser.add_argument("--redis", action="store_true", help="add the Redis columns")
     parser.add_argument(
@@ -115,7 +117,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="sample each server's stacks in the last round (bench.sampler) into OUT/profiles",
+        help="sample each server's stacks in the last round (bench.sampler) into OUT/profiles; "
+        "not granian's, whose application runs in a worker process",
     )
     args = parser.parse_args(argv)
     args.sizes = args.sizes or (QUICK_SIZES if args.quick else FULL_SIZES)
@@ -130,7 +133,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         keys += [key for key in REDIS_CONFIGS if key not in keys]
     if args.recovery:
         keys += [RECOVERY_OFF[key] for key in list(keys) if key in RECOVERY_OFF]
-    args.servers = [REFERENCE, *(key for key in keys if key != REFERENCE)]
+    args.servers = [*REFERENCES, *(key for key in keys if key not in REFERENCES)]
     return args
 
 
@@ -172,21 +175,22 @@ def open_files_limit(wanted: int) -> int:
 def column_groups(servers: list[str], members: int, files: int) -> list[list[str]]:
     """The columns of a room size, split into groups that fit in `files` open files.
 
-    Every group has reference (a) of its own, so that each ratio still
-    compares figures measured seconds apart. One group when they all fit.
+    Every group has references (a) and (c) of its own, so that each ratio
+    still compares figures measured seconds apart. One group when they all fit.
     """
-    reference, *others = servers
-    per_group = (files - SPARE_FILES) // members - 1
+    references = [key for key in servers if key in REFERENCES]
+    others = [key for key in servers if key not in REFERENCES]
+    per_group = (files - SPARE_FILES) // members - len(references)
     if per_group < 1:
+        needed = (len(references) + 1) * members + SPARE_FILES
         sys.exit(
-            f"bench.run needs {2 * members + SPARE_FILES} open files for N={members} (reference "
-            f"(a) and one column at once); the limit is {files}. Raise it (ulimit -n) or run "
-            "smaller --sizes."
+            f"bench.run needs {needed} open files for N={members} (the references and one "
+            f"column at once); the limit is {files}. Raise it (ulimit -n) or run smaller --sizes."
         )
     if not others:
-        return [[reference]]
+        return [references]
     return [
-        [reference, *others[start : start + per_group]]
+        [*references, *others[start : start + per_group]]
         for start in range(0, len(others), per_group)
     ]
 
@@ -386,7 +390,7 @@ async def run_group(
                 if config.settings:
                     server_environment["DATABASE_URL"] = f"sqlite:///{own_database(log_dir, key)}"
                 profile = None
-                if args.profile and last:
+                if args.profile and last and config.profilable:
                     profile = args.out / "profiles" / f"{key}-{members}-{group}.txt"
                 server = MeasuredServer(
                     config, cpus=args.server_cpus, env=server_environment, log_dir=log_dir,

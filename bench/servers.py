@@ -36,6 +36,38 @@ def daphne_argv(app: str, port: int) -> list[str]:
     return [*command("daphne", port)[:-1], app]
 
 
+def granian_argv(app: str, port: int) -> list[str]:
+    """granian as chat.testing.servers starts it, serving `app`, quieter."""
+    argv = command("granian", port)
+    return [*argv[:-1], "--log-level", "warning", app]
+
+
+def module_argv(module: str, port: int) -> list[str]:
+    """A server of the benchmark's own, `python -m module --host --port`."""
+    return [sys.executable, "-m", module, "--host", HOST, "--port", str(port)]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerKind:
+    """How a server program is started, and how bench.sampler runs it instead."""
+
+    argv: Callable[[str, int], list[str]]
+    # The command line's module and arguments for `python -m bench.sampler
+    # OUT MODULE ARGS...`; None when the application runs in a worker
+    # process that the sampler, which samples its own main thread, cannot see.
+    sampled: Callable[[list[str]], list[str]] | None
+
+
+SERVER_KINDS = {
+    "uvicorn": ServerKind(uvicorn_argv, lambda argv: ["uvicorn", *argv[1:]]),
+    "daphne": ServerKind(daphne_argv, lambda argv: ["daphne", *argv[1:]]),
+    # granian runs the application in a worker process it spawns.
+    "granian": ServerKind(granian_argv, None),
+    # A module of the benchmark's own, `app` (reference (c)): drop `python -m`.
+    "python": ServerKind(module_argv, lambda argv: argv[2:]),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     """One column of the benchmark: a design under one server, on one layer."""
@@ -51,18 +83,26 @@ class ServerConfig:
     # database of its own: the same build with a feature turned off.
     settings: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def profilable(self) -> bool:
+        return SERVER_KINDS[self.server].sampled is not None
+
     def argv(self, port: int, *, profile: Path | None = None) -> list[str]:
         """The command line; with `profile`, under bench.sampler, which writes at exit."""
-        argv = (
-            daphne_argv(self.app, port) if self.server == "daphne" else uvicorn_argv(self.app, port)
-        )
+        kind = SERVER_KINDS[self.server]
+        argv = kind.argv(self.app, port)
         if profile is None:
             return argv
-        module = "daphne" if self.server == "daphne" else "uvicorn"
-        return [sys.executable, "-m", "bench.sampler", str(profile), module, *argv[1:]]
+        if kind.sampled is None:
+            raise ValueError(f"bench.sampler cannot profile a {self.server} server")
+        return [sys.executable, "-m", "bench.sampler", str(profile), *kind.sampled(argv)]
 
 
 REFERENCE = "tutorial-fastapi"
+# Reference (c), the ceiling: every table gives each column's ratio to it
+# beside the ratio to (a), and like (a) it runs in every invocation.
+CEILING = "raw-picows"
+REFERENCES = (REFERENCE, CEILING)
 CONFIGS = {
     config.key: config
     for config in [
@@ -81,9 +121,20 @@ CONFIGS = {
             "bench.references.channels_tutorial.asgi:application",
             env={"DJANGO_SETTINGS_MODULE": "bench.references.channels_tutorial.settings"},
         ),
+        # It speaks (a)'s URL scheme, where the handshake joins (bench.designs).
+        ServerConfig(
+            CEILING,
+            "(c) ceiling: a bare picows relay, no framework, no JSON",
+            "tutorial-fastapi",
+            "python",
+            "bench.references.raw_picows",
+        ),
         ServerConfig("chat-daphne", "chat, Daphne", "chat", "daphne", "chatsite.asgi:application"),
         ServerConfig(
             "chat-uvicorn", "chat, uvicorn", "chat", "uvicorn", "chatsite.asgi:application"
+        ),
+        ServerConfig(
+            "chat-granian", "chat, granian", "chat", "granian", "chatsite.asgi:application"
         ),
         # The same build counting for /metrics (CHAT_METRICS_TOKEN set), for
         # SPEC's 3 % budget: bench.report sets it beside chat-uvicorn.
@@ -153,17 +204,21 @@ class MeasuredServer:
             port,
             log_dir / f"{config.key}-{port}.log",
         )
-        self._ps: psutil.Process | None = None
+        # The server's process and its children (granian's worker), pinned
+        # alike: taskset's affinity is inherited.
+        self._tree: list[psutil.Process] = []
 
     def spawn(self) -> MeasuredServer:
         """Start the process without waiting for it (start several, then `wait_ready` each)."""
         self.process.spawn()
         # taskset execs the server, so the child's pid is the server's.
-        self._ps = psutil.Process(self.process.process.pid)
+        self._tree = [psutil.Process(self.process.process.pid)]
         return self
 
     def wait_ready(self) -> None:
+        """Wait until it serves; then its workers, if it has any, are there to be measured."""
         self.process.wait_ready()
+        self._tree[1:] = self._tree[0].children(recursive=True)
 
     def __enter__(self) -> MeasuredServer:
         self.spawn().wait_ready()
@@ -181,10 +236,10 @@ class MeasuredServer:
         return self.process.ws_url
 
     def cpu_seconds(self) -> float:
-        return cpu_seconds(self._ps)
+        return sum(cpu_seconds(process) for process in self._tree)
 
     def rss_bytes(self) -> int:
-        return self._ps.memory_info().rss
+        return sum(process.memory_info().rss for process in self._tree)
 
     async def idle(self) -> bool:
         """Wait (bounded) until the server has finished its backlog (e.g. presence of joins)."""

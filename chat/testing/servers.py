@@ -80,6 +80,19 @@ def command(kind: str, port: int) -> list[str]:
             "--no-access-log",
             "chatsite.asgi:application",
         ]  # fmt: skip
+    if kind == "granian":
+        # Not one of the README's commands: measured beside uvicorn
+        # (docs/performance.md) and tested for what it keeps of SPEC
+        # (chat/tests/test_granian.py). It has no WebSocket size limit to
+        # set, and no drain.
+        return [
+            str(BIN_DIR / "granian"),
+            "--interface", "asginl",
+            "--host", HOST,
+            "--port", str(port),
+            "--loop", "uvloop",
+            "chatsite.asgi:application",
+        ]  # fmt: skip
     raise ValueError(f"unknown server kind {kind!r}")
 
 

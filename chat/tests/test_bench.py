@@ -32,7 +32,7 @@ def test_bench_harness_runs_one_tiny_cell_in_rounds(tmp_path):
         "--rate-seconds", "0.3", "--rounds", "2", "--servers", "chat-uvicorn",
     )  # fmt: skip
     phases = [row for row in rows if row["kind"] == "phase"]
-    configs = ("tutorial-fastapi", "chat-uvicorn")
+    configs = ("tutorial-fastapi", "raw-picows", "chat-uvicorn")
     assert {row["config"] for row in phases} == set(configs)
     for config in configs:
         runs = sorted(
@@ -49,9 +49,12 @@ def test_bench_harness_runs_one_tiny_cell_in_rounds(tmp_path):
         (config, turn) for config in configs for turn in (0, 1)
     )
     medians = [row for row in rows if row["kind"] == "phase-median"]
-    assert len(medians) == 4 and all(row["rounds"] == 2 for row in medians)
+    assert len(medians) == 6 and all(row["rounds"] == 2 for row in medians)
+    for row in medians:
+        assert row["vs_reference"]["median"] and row["vs_ceiling"]["median"], row
     table = next(tmp_path.glob("bench-*.md")).read_text()
     assert "| chat-uvicorn | 3 | 1 | saturate |" in table
+    assert "| raw-picows | 3 | 1 | saturate |" in table
     assert "| chat-uvicorn | 3 | " in table.split("| join s | vs (a) |")[1]
 
 
@@ -63,7 +66,7 @@ def test_bench_joins_only_measures_the_joins_and_sends_nothing(tmp_path):
     )  # fmt: skip
     assert not [row for row in rows if row["kind"] == "phase"]
     joins = {row["config"]: row for row in rows if row["kind"] == "join"}
-    assert set(joins) == {"tutorial-fastapi", "chat-uvicorn", "chat-uvicorn-redis"}
+    assert set(joins) == {"tutorial-fastapi", "raw-picows", "chat-uvicorn", "chat-uvicorn-redis"}
     for row in joins.values():
         assert row["join_seconds"] > 0 and row["join_server_cpu_seconds"] >= 0, row
     # The warm-up's one-off memory is kept apart: the chat's first database
@@ -71,6 +74,18 @@ def test_bench_joins_only_measures_the_joins_and_sends_nothing(tmp_path):
     assert joins["chat-uvicorn"]["first_use_rss_kib"] > 100
     assert joins["chat-uvicorn"]["join_redis_cpu_seconds"] is None
     assert joins["chat-uvicorn-redis"]["join_redis_cpu_seconds"] >= 0
+
+
+def test_granian_is_measured_with_its_worker_process(tmp_path):
+    """granian serves from a worker process it spawns: its CPU and memory count too."""
+    rows = run_bench(
+        tmp_path, "--sizes", "3", "--senders", "1", "--seconds", "0.3", "--no-rate",
+        "--rounds", "1", "--servers", "chat-granian",
+    )  # fmt: skip
+    (phase,) = [row for row in rows if row["kind"] == "phase" and row["config"] == "chat-granian"]
+    assert phase["delivered"] == phase["expected"] > 0 and phase["lost"] == 0, phase
+    # The supervisor alone spends next to nothing: the worker relays.
+    assert phase["server_cpu_us_per_delivery"] > 5, phase
 
 
 @pytest.mark.redis

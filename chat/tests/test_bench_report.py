@@ -44,6 +44,69 @@ def test_ratios_pair_each_round_with_the_reference_of_the_same_round():
     assert chat["rounds"] == 3
 
 
+def test_each_column_has_its_ratio_to_the_ceiling_c_beside_its_ratio_to_a():
+    rows = [
+        phase("tutorial-fastapi", 0, 100, p99=4.0), phase("raw-picows", 0, 200, p99=2.0),
+        phase("chat-uvicorn", 0, 150, p99=3.0),
+        phase("tutorial-fastapi", 1, 300, p99=4.0), phase("raw-picows", 1, 400, p99=1.0),
+        phase("chat-uvicorn", 1, 360, p99=3.0),
+    ]  # fmt: skip
+    cpu = {("raw-picows", 0): 8.0, ("chat-uvicorn", 0): 20.0, ("raw-picows", 1): 12.0,
+           ("chat-uvicorn", 1): 20.0}  # fmt: skip
+    for row in rows:
+        row["server_cpu_us_per_delivery"] = cpu.get((row["config"], row["round"]), 30.0)
+    medians = {row["config"]: row for row in report.phase_medians(rows)}
+    chat = medians["chat-uvicorn"]
+    assert chat["vs_reference"] == {"median": 1.35, "min": 1.2, "max": 1.5}
+    assert chat["vs_ceiling"] == {"median": 0.825, "min": 0.75, "max": 0.9}
+    assert chat["p99_vs_ceiling"] == {"median": 2.25, "min": 1.5, "max": 3.0}
+    assert medians["raw-picows"]["vs_ceiling"]["median"] == 1.0
+    # Server CPU per delivery: (c)'s over the column's, round by round.
+    assert chat["cpu_vs_ceiling"] == {"median": 0.5, "min": 0.4, "max": 0.6}
+    assert medians["tutorial-fastapi"]["vs_ceiling"] == {"median": 0.625, "min": 0.5, "max": 0.75}
+    table = report.markdown(rows)
+    assert "| deliveries/s | vs (a) | range | vs (c) | range | p50 ms |" in table
+    row = "| chat-uvicorn | 50 | 10 | saturate | 255 | 1.35x | 1.20-1.50 | 0.82x | 0.75-0.90 |"
+    assert row in table
+    assert "| p99 vs (a) | range | p99 vs (c) | range | lost |" in table
+    assert "| 0.75x | 0.75-0.75 | 2.25x | 1.50-3.00 | 0 | 0 | 0 | 20 | 0.50x | 0.40-0.60 |" in table
+    # Without the recovery-off column there is no recovery table to give.
+    assert "chat-uvicorn-norecovery" not in table
+
+
+def test_the_joins_are_compared_with_a_and_c_round_by_round():
+    def joined(config: str, turn: int, seconds: float) -> dict:
+        return {
+            "kind": "join", "config": config, "members": 50, "round": turn,
+            "join_seconds": seconds, "join_server_cpu_seconds": seconds / 2,
+            "join_client_cpu_share": 0.5, "rss_kib_per_connection": 20.0,
+            "first_use_rss_kib": 100,
+        }  # fmt: skip
+
+    rows = [
+        joined("tutorial-fastapi", 0, 1.0), joined("raw-picows", 0, 0.5),
+        joined("chat-uvicorn", 0, 1.0), joined("tutorial-fastapi", 1, 2.0),
+        joined("raw-picows", 1, 0.5), joined("chat-uvicorn", 1, 1.5),
+    ]  # fmt: skip
+    medians = {row["config"]: row for row in report.join_medians(rows)}
+    assert medians["chat-uvicorn"]["vs_reference"] == {"median": 0.875, "min": 0.75, "max": 1.0}
+    assert medians["chat-uvicorn"]["vs_ceiling"] == {"median": 2.5, "min": 2.0, "max": 3.0}
+    table = report.markdown(rows)
+    assert "| join s | vs (a) | range | vs (c) | range | server CPU s |" in table
+    assert "| chat-uvicorn | 50 | 1.25 | 0.88x | 0.75-1.00 | 2.50x | 2.00-3.00 | 0.625 |" in table
+
+
+def test_a_run_made_before_the_ceiling_existed_reads_back_with_dashes_for_c(tmp_path):
+    # A phase-median row as written before (c): no vs_ceiling, no p99_vs_ceiling.
+    old_median = {"kind": "phase-median", "config": "chat-uvicorn", "vs_reference": {}}
+    rows = [phase("tutorial-fastapi", 0, 100), phase("chat-uvicorn", 0, 120)]
+    path = tmp_path / "old.jsonl"
+    with path.open("w") as out:
+        report.write_jsonl([*rows, old_median], out)
+    table = report.markdown(report.read_jsonl(path))
+    assert "| chat-uvicorn | 50 | 10 | saturate | 120 | 1.20x | 1.20-1.20 | - | - |" in table
+
+
 def test_the_table_gives_each_percentile_as_the_median_over_rounds():
     rows = [phase("chat-uvicorn", 0, 100, p99=8.0), phase("chat-uvicorn", 1, 100, p99=4.0),
             phase("chat-uvicorn", 2, 100, p99=12.0)]  # fmt: skip
@@ -110,26 +173,35 @@ def test_each_round_starts_with_another_column(turn, expected):
     assert "".join(rotated(list("abc"), turn)) == expected
 
 
-def test_columns_that_do_not_fit_at_once_run_in_groups_each_with_its_own_reference():
-    servers = ["tutorial-fastapi", "b", "c", "d", "e"]
+def test_columns_that_do_not_fit_at_once_run_in_groups_each_with_its_own_references():
+    references = ["tutorial-fastapi", "raw-picows"]
+    servers = [*references, "b", "c", "d", "e"]
     assert column_groups(servers, 50, 20_000) == [servers]
-    assert column_groups(servers, 5000, 20_000) == [
-        ["tutorial-fastapi", "b", "c"],
-        ["tutorial-fastapi", "d", "e"],
+    assert column_groups(servers, 5000, 25_256) == [
+        [*references, "b", "c", "d"],
+        [*references, "e"],
     ]
-    assert column_groups(servers, 5000, 10_256) == [["tutorial-fastapi", other] for other in "bcde"]
+    assert column_groups(servers, 5000, 20_000) == [[*references, other] for other in "bcde"]
+    # Without (c), as a run of an older checkout's rows would be grouped.
+    assert column_groups(["tutorial-fastapi", "b", "c"], 5000, 15_256) == [
+        ["tutorial-fastapi", "b", "c"]
+    ]
 
 
 def test_ratios_pair_rows_of_the_same_group():
     rows = [
         {**phase("tutorial-fastapi", 0, 100), "group": 0},
+        {**phase("raw-picows", 0, 200), "group": 0},
         {**phase("chat-uvicorn", 0, 110), "group": 0},
         {**phase("tutorial-fastapi", 0, 300), "group": 1},
+        {**phase("raw-picows", 0, 600), "group": 1},
         {**phase("chat-daphne", 0, 150), "group": 1},
     ]
     medians = {row["config"]: row for row in report.phase_medians(rows)}
     assert medians["chat-uvicorn"]["vs_reference"]["median"] == 1.1
+    assert medians["chat-uvicorn"]["vs_ceiling"]["median"] == 0.55
     assert medians["chat-daphne"]["vs_reference"]["median"] == 0.5
+    assert medians["chat-daphne"]["vs_ceiling"]["median"] == 0.25
 
 
 def test_the_generator_knows_a_joined_frame_by_its_first_bytes():
