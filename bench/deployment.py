@@ -90,7 +90,7 @@ class Deployment:
         return server.start()
 
     def vitals(self) -> dict[str, Any]:
-        """Memory and open files of each process and of Redis, now."""
+        """Memory, open files and CPU time of each process, and Redis's memory and files, now."""
         row: dict[str, Any] = {}
         for index, server in enumerate(self.servers):
             alive = server.process is not None and server.process.poll() is None
@@ -98,6 +98,8 @@ class Deployment:
                 process = psutil.Process(server.process.pid) if alive else None
                 row[f"rss_mib_{index}"] = process and round(process.memory_info().rss / 2**20, 1)
                 row[f"fds_{index}"] = process and process.num_fds()
+                times = process and process.cpu_times()
+                row[f"cpu_seconds_{index}"] = times and round(times.user + times.system, 2)
         row.update(redis_vitals(self.redis))
         row["fds_client"] = psutil.Process().num_fds()
         return row

@@ -101,6 +101,8 @@ class Sampler:
         self.started = started
         self.previous = crowd.totals()
         self.previous_at = started
+        self.previous_cpu = time.process_time()
+        self.previous_vitals = deployment.vitals()
         self.rows: list[dict[str, Any]] = []
 
     async def sample(self) -> dict[str, Any]:
@@ -109,6 +111,16 @@ class Sampler:
         totals = self.crowd.totals()
         latencies, self.crowd.latencies = self.crowd.latencies, array("q")
         seconds = max(1e-9, now - self.previous_at)
+        cpu = time.process_time()
+        # Shares of a core: the generator's own, and each process's.
+        shares = {"cpu_client": round((cpu - self.previous_cpu) / seconds, 2)}
+        for index in range(len(self.deployment.servers)):
+            now_s, before_s = (
+                vitals.get(f"cpu_seconds_{index}"),
+                self.previous_vitals.get(f"cpu_seconds_{index}"),
+            )
+            if now_s is not None and before_s is not None:
+                shares[f"cpu_{index}"] = round((now_s - before_s) / seconds, 2)
         row = {
             "kind": "sample",
             "t": round(now - self.started, 1),
@@ -117,6 +129,7 @@ class Sampler:
             "deliveries_per_second": round((totals.received - self.previous.received) / seconds),
             "latency_ms": percentiles(latencies),
             **vitals,
+            **shares,
             "lost": totals.lost,
             "doubled": totals.doubled + self.crowd.ledger.relayed_twice,
             "recovered": totals.recovered,
@@ -124,6 +137,7 @@ class Sampler:
             "loadavg": os.getloadavg()[0],
         }
         self.previous, self.previous_at = totals, now
+        self.previous_cpu, self.previous_vitals = cpu, vitals
         self.rows.append(row)
         return row
 
@@ -226,8 +240,9 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         f"{_load(after['loadavg'])} at the end; {first['cpus']} CPUs.",
         "",
         "| t s | joined | msg/s | deliveries/s | p50 ms | p99 ms | RSS 0 MiB | RSS 1 MiB "
-        "| Redis MiB | fds 0 | fds 1 | Redis clients | Redis fds | lost | doubled | load |",
-        "|" + "---|" * 16,
+        "| Redis MiB | fds 0 | fds 1 | Redis clients | Redis fds | lost | doubled "
+        "| CPU 0, 1, client | load |",
+        "|" + "---|" * 17,
     ]
     for s in samples:
         latency = s["latency_ms"]
@@ -236,7 +251,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             f"{s['deliveries_per_second']} | {latency['p50']} | {latency['p99']} | "
             f"{s['rss_mib_0']} | {s['rss_mib_1']} | {s['redis_used_mib']} | {s['fds_0']} | "
             f"{s['fds_1']} | {s['redis_clients']} | {s['redis_fds']} | {s['lost']} | "
-            f"{s['doubled']} | {s['loadavg']:.2f} |"
+            f"{s['doubled']} | {s.get('cpu_0')}, {s.get('cpu_1')}, {s['cpu_client']} | "
+            f"{s['loadavg']:.2f} |"
         )
     lines += ["", "## Summary", ""]
     for key in (
