@@ -23,6 +23,7 @@ import gc
 import json
 import os
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -345,7 +346,7 @@ async def run_group(
     args: argparse.Namespace,
     env: dict[str, str],
     log_dir: Path,
-    redis: tuple[str, psutil.Process] | None,
+    redis: dict[str, tuple[str, psutil.Process]],
 ) -> list[dict[str, Any]]:
     """One group of columns: the joins of every round, then the phases on the last round's rooms."""
     rows: list[dict[str, Any]] = []
@@ -357,7 +358,7 @@ async def run_group(
                 config = CONFIGS[key]
                 server_environment = dict(env)
                 if config.redis:
-                    server_environment["REDIS_URL"] = redis[0]
+                    server_environment["REDIS_URL"] = redis[key][0]
                 if config.settings:
                     server_environment["DATABASE_URL"] = f"sqlite:///{own_database(log_dir, key)}"
                 profile = None
@@ -368,7 +369,7 @@ async def run_group(
                     profile=profile,
                 )  # fmt: skip
                 stack.callback(server.process.stop)
-                columns.append(Column(server.spawn(), redis[1] if config.redis else None))
+                columns.append(Column(server.spawn(), redis[key][1] if config.redis else None))
             for column in columns:
                 column.server.wait_ready()
             try:
@@ -395,9 +396,13 @@ async def run_matrix(args: argparse.Namespace, env: dict[str, str], log_dir: Pat
     if args.profile:
         (args.out / "profiles").mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
-        redis = None
-        if any(CONFIGS[key].redis for key in args.servers):
-            redis = stack.enter_context(redis_server(cpus=args.server_cpus, log_dir=log_dir))
+        # A redis-server of its own per Redis column: the columns run side by
+        # side, their rooms have the same names, and pub/sub ignores databases.
+        redis = {
+            key: stack.enter_context(redis_server(cpus=args.server_cpus, log_dir=log_dir))
+            for key in args.servers
+            if CONFIGS[key].redis
+        }
         for members in args.sizes:
             for group, servers in enumerate(column_groups(args.servers, members, args.files)):
                 # Each group has its own reference (a): ratios pair rows of one group.
@@ -426,6 +431,10 @@ def prepare_databases(servers: list[str], database: Path, scratch_dir: Path) -> 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl+C, so that every
+    # server and redis-server this run started is stopped on the way out:
+    # they run in process groups of their own and would outlive it.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     args.files = open_files_limit(max(args.sizes) * len(args.servers) + SPARE_FILES)
     os.sched_setaffinity(0, {int(cpu) for cpu in args.client_cpus.split(",")})
     args.out.mkdir(parents=True, exist_ok=True)

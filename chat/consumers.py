@@ -21,7 +21,7 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
-from . import events, metrics, protocol
+from . import drain, events, metrics, protocol
 from .conf import ChatConfig, get_config
 from .dispatch import LeanDispatchMixin
 from .i18n import scope_language, sentence
@@ -127,6 +127,10 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         config = await get_config()
         self.bucket = TokenBucket(rate=config.rate_limit_per_second, burst=config.rate_limit_burst)
         await self.accept()
+        if drain.draining():
+            # This process is stopping: the page reconnects, to another one.
+            await self.close_with(protocol.CLOSE_SERVICE_RESTART)
+            return
         refused = verdict(config, room=self.room, name=None, address=self.address)
         if refused is not None:
             await self.moderated(refused)
@@ -571,6 +575,12 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         await self.close_with(decision.code, reason=decision.reason)
         if decision.kick_id is not None:
             await moderation.kick_done(kick_id=decision.kick_id)
+
+    async def chat_drain(self, event: dict[str, Any]) -> None:
+        """This process is stopping (chat.drain): free the name now, then close with 1012."""
+        await self.leave()
+        if not self.closing:
+            await self.close_with(protocol.CLOSE_SERVICE_RESTART)
 
     async def chat_evicted(self, event: dict[str, Any]) -> None:
         """Presence expired this member while connected: close; the page rejoins."""

@@ -31,6 +31,9 @@ EVICTED = "chat.evicted"
 # a closed room or kicks (chat.moderation.watch): each checks whether it is
 # reached. "kicks": the new kicks, as chat.sanctions.KickOrder.as_event().
 MODERATE = "chat.moderate"
+# To every connection of a process that is stopping (chat.drain): free the
+# name at once, then close with 1012 so that the page reconnects elsewhere.
+DRAIN = "chat.drain"
 # Queued once, past the capacity, for a member whose channel was full and
 # missed group events (chat.layers.memory): it closes with 4029.
 OVERFLOW = "layer.overflow"

@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import get_language
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from . import health, metrics
+from . import drain, health, metrics
 from .conf import get_config
 from .models import Room
 from .page import bcp47, page_config
@@ -64,7 +64,10 @@ def room_redirect(request: HttpRequest, room: str) -> HttpResponse:
 
 
 async def healthz(request: HttpRequest) -> JsonResponse:
-    """200 when every dependency answers, else 503 with the reasons."""
+    """200 when every dependency answers, else 503 with the reasons; 503 while draining."""
+    if drain.draining():
+        # Stopping (chat.drain): a load balancer sends nobody here any more.
+        return JsonResponse({"status": "draining"}, status=503)
     checks = await health.probe()
     healthy = all(state == "ok" for state in checks.values())
     return JsonResponse(

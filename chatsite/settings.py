@@ -46,7 +46,10 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 
 INSTALLED_APPS = [
-    # First, so that `manage.py runserver` is Daphne's and serves WebSockets.
+    # First, so that `manage.py runserver` is the chat's: Daphne's, which
+    # serves WebSockets, draining on SIGTERM (chat/management/commands/runserver.py).
+    "chat",
+    # Before staticfiles, whose runserver it overrides (the chat's extends it).
     "daphne",
     # Django's admin, its default site the chat's (with the live members page).
     "chat.apps.ChatAdminConfig",
@@ -56,7 +59,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
-    "chat",
 ]
 
 MIDDLEWARE = [

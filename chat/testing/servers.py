@@ -57,6 +57,9 @@ def command(kind: str, port: int) -> list[str]:
     """How the README starts a server of `kind` on `port`."""
     if kind == "runserver":
         return [sys.executable, "manage.py", "runserver", "--noreload", f"{HOST}:{port}"]
+    if kind == "runserver-autoreload":
+        # As `make run` starts it: a parent process restarting a child that serves.
+        return [sys.executable, "manage.py", "runserver", f"{HOST}:{port}"]
     if kind == "daphne":
         return [str(BIN_DIR / "daphne"), "-b", HOST, "-p", str(port), "chatsite.asgi:application"]
     if kind == "uvicorn":

@@ -6,8 +6,12 @@ after a kill -9 its rejoin takes its own name over at once.
 
 from __future__ import annotations
 
+import asyncio
+import signal
+
 import pytest
 from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed
 
 from chat.testing.wsclient import closed_code, recv, recv_type, send
 from chat.tests.test_redis_servers import (
@@ -24,6 +28,8 @@ pytestmark = [pytest.mark.redis, pytest.mark.server]
 __all__ = ["start_pair"]  # the fixture, used by name below
 
 GAP = 20
+# A loaded 2-core machine: how long a frame may take.
+DEADLINE = 10.0
 
 
 async def test_a_member_leaves_one_process_and_resumes_on_the_other(start_pair, server_database):
@@ -83,3 +89,74 @@ async def test_after_a_kill_the_rejoin_takes_its_name_over_at_once(start_pair, s
                 pytest.fail(f"Shun heard {frame}")
             await send(back, {"message": "still here"})
             assert (await recv_type(shun, "message"))["message"] == "still here"
+
+
+MEMBERS = 4
+MESSAGES = 150
+# Steady traffic: a message every SEND_INTERVAL, the drain in the middle of it.
+SEND_INTERVAL = 0.02
+DRAIN_AFTER = 40
+
+
+async def test_a_drain_under_steady_traffic_loses_nothing_for_members_who_resume(
+    start_pair, server_database
+):
+    """Members of process one resume on process two after its drain: 0 lost, 0 doubled."""
+    await chat_settings(server_database, "rate_limit_per_second=0")
+    one, two = start_pair()
+    resumed = []
+    joined_all = asyncio.Event()
+    ready: list[str] = []
+
+    async def member(name: str) -> list[int]:
+        offsets: list[int] = []
+        ws = await ws_connect(url(one))
+        joined = await join(ws, name)
+        ready.append(name)
+        if len(ready) == MEMBERS:
+            joined_all.set()
+        try:
+            while True:
+                try:
+                    frame = await recv(ws, timeout=DEADLINE)
+                except ConnectionClosed as closed:
+                    assert closed.rcvd is not None and closed.rcvd.code == 1012, closed
+                    # As the page does: rejoin at once, elsewhere, with the token and offset.
+                    ws = await ws_connect(url(two))
+                    rejoin = {"type": "join", "name": name, "resume": joined["resume"]}
+                    if offsets:
+                        rejoin["offset"] = offsets[-1]
+                    await send(ws, rejoin)
+                    joined = await recv_type(ws, "joined")
+                    assert joined["recovered"] is True, joined
+                    resumed.append(name)
+                    continue
+                if frame["type"] == "message":
+                    offsets.append(frame["offset"])
+                    if frame["message"] == "end":
+                        return offsets
+        finally:
+            await ws.close()
+
+    async with ws_connect(url(two)) as sender:
+        await join(sender, "Sender")
+        members = [asyncio.ensure_future(member(f"M{n}")) for n in range(MEMBERS)]
+        await asyncio.wait_for(joined_all.wait(), DEADLINE)
+        texts = [f"m{n}" for n in range(MESSAGES)] + ["end"]
+        for n, text in enumerate(texts):
+            await send(sender, {"message": text, "client_id": str(n)})
+            if n == DRAIN_AFTER:
+                one.process.send_signal(signal.SIGTERM)
+            await asyncio.sleep(SEND_INTERVAL)
+        acked = []
+        while len(acked) < len(texts):
+            frame = await recv(sender, timeout=DEADLINE)
+            if frame["type"] == "ack":
+                acked.append(frame["offset"])
+        heard = await asyncio.wait_for(asyncio.gather(*members), DEADLINE * 4)
+    assert sorted(resumed) == [f"M{n}" for n in range(MEMBERS)]
+    assert acked == list(range(acked[0], acked[0] + len(texts)))
+    for offsets in heard:
+        # Every message once, in order: the replay and the live frames met without a seam.
+        assert offsets == acked
+    assert one.process.wait(10) == 0

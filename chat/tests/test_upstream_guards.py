@@ -3,8 +3,10 @@
 chat.dispatch forks Channels' consumer loop, chat.redis.pipeline and
 chat.layers.redis drive redis-py connections below its public API,
 chat.daphne_limits wraps autobahn's options as Daphne calls them,
-chat.daphne_reasons passes the close reason Daphne drops, and chat.i18n
-chooses a handshake's language as Django chooses a page's. None of
+chat.daphne_reasons passes the close reason Daphne drops, chat.i18n
+chooses a handshake's language as Django chooses a page's, and the drain on
+SIGTERM hooks into Daphne's shutdown, Django's autoreloader and uvicorn's
+signal handling. None of
 that is a promise upstream keeps between releases, so each borrowed function
 is pinned here by a SHA-256 of its source, recorded at the version in
 requirements.txt. An upgrade that changes one fails here, naming what of
@@ -221,11 +223,12 @@ BORROWED = (
         "chat.daphne_limits.install",
         "5d9622a3fd4b24d81f8b739d4dbca8716ca520af84b257070a81c99186e4cd6c",
     ),
-    # The same for `manage.py runserver`.
+    # The same for `manage.py runserver`; chat's runserver also relies on it
+    # giving Daphne the signals without the autoreloader, not with it.
     Borrowed(
         "daphne",
         "daphne.management.commands.runserver:Command.inner_run",
-        "chat.daphne_limits.install",
+        "chat.daphne_limits.install and chat.management.commands.runserver",
         "d0f1aca1121ea7daed02e146268537c7c3265c14a30b75b0e8ac3deeabe33b11",
     ),
     # chat.daphne_limits.install wraps it: the option names
@@ -275,6 +278,68 @@ BORROWED = (
         "autobahn.websocket.protocol:WebSocketProtocol.sendClose",
         "chat.daphne_reasons.install",
         "340f16c9bc644ce45120e266b0ac35dee938bcd3c7c6dd571a51a313c449033a",
+    ),
+    # The drain on SIGTERM (chat.drain).
+    # chat.daphne_drain wraps it: the reactor's "before shutdown" trigger,
+    # whose Deferred Twisted waits for, and self.connections holding each
+    # connection's "application_instance" future.
+    Borrowed(
+        "daphne",
+        "daphne.server:Server.kill_all_applications",
+        "chat.daphne_drain.install",
+        "3bbf34f79880bacadc4dde40eda8351aa409492f7abcdad5ac4a2ee11e381687",
+    ),
+    # chat.daphne_reasons sends 1012 through it: the close that sendClose
+    # makes, without sendClose's check on the code.
+    Borrowed(
+        "autobahn",
+        "autobahn.websocket.protocol:WebSocketProtocol.sendCloseFrame",
+        "chat.daphne_reasons.install",
+        "36a2daf270f8a7aac7ff9aec50a4e130a52ad08f1fe42c96dec047c50767be45",
+    ),
+    # chat's runserver replaces Command.run, which runs these two, with
+    # chat.reloader: the same environment variable, child arguments and
+    # status 3, and the child's start_django; only SIGTERM differs.
+    Borrowed(
+        "django",
+        "django.core.management.commands.runserver:Command.run",
+        "chat.management.commands.runserver.Command.run",
+        "f8adfb0cd30430aecd008af18140b4e69affc6daa0965b6103e3663a87b6c1e1",
+    ),
+    Borrowed(
+        "django",
+        "django.utils.autoreload:run_with_reloader",
+        "chat.reloader.Parent and chat.reloader.Child",
+        "cd89ac52cc3469f19f2d1cb95e3bb0c7f7c168dcba9aa8ba1c06a2495583d9fc",
+    ),
+    Borrowed(
+        "django",
+        "django.utils.autoreload:restart_with_reloader",
+        "chat.reloader.Parent.run",
+        "cd2f3711999a1ff79129ac35e39e1de92312563e23280a918081cb19859b09b4",
+    ),
+    # chat.reloader.Child relies on it running the server in a thread of
+    # its own while the main thread (which gets the signals) watches files.
+    Borrowed(
+        "django",
+        "django.utils.autoreload:start_django",
+        "chat.reloader.Child.run",
+        "8e9a20df786322742a9fa6c1959fd8292c836d7a1aa7ae1b58d51072c642f85e",
+    ),
+    # chat.uvicorn_exit relies on both: `run` loads the application before
+    # the server takes the signals over, and capture_signals gives a signal
+    # it caught to the handler that was there before, after the shutdown.
+    Borrowed(
+        "uvicorn",
+        "uvicorn.main:run",
+        "chat.uvicorn_exit.install",
+        "68c3e6c9039f072f935d14d75e679b2f46b666e08c069dc59c1090b22749a548",
+    ),
+    Borrowed(
+        "uvicorn",
+        "uvicorn.server:Server.capture_signals",
+        "chat.uvicorn_exit.install",
+        "85d29b580603d413f7786cf29e6a063b10d128df451981798979649fa66dded0",
     ),
 )
 
