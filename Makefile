@@ -7,7 +7,7 @@ BENCH_STAMP := $(VENV)/.installed-bench-requirements
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-bench run test test-fast lint superuser chromium redis-server gettext messages nginx bench fuzz
+.PHONY: install install-bench run test test-fast lint superuser chromium redis-server gettext messages nginx bench fuzz soak faults slow-readers
 
 install: $(STAMP)
 
@@ -69,6 +69,21 @@ bench: install-bench
 # minute. FUZZ_ARGS="--server daphne" for Daphne, --frames N, --seed N.
 fuzz: install
 	$(PY) -m chat.testing.fuzz $(FUZZ_ARGS)
+
+# Reliability (docs/reliability.md), not run by `make test`:
+# 1,000 members on two uvicorn processes and one Redis for 10 minutes (about
+# 12 in all); SOAK_ARGS="--minutes 2 --members 200" for a shorter one.
+soak: install-bench redis-server
+	$(PY) -m bench.soak $(SOAK_ARGS)
+
+# kill -9, SIGTERM and a Redis restart under steady traffic; about 2 minutes.
+faults: install-bench redis-server
+	$(PY) -m bench.faults $(FAULTS_ARGS)
+
+# A member that stops reading, and one on a slow link, in a room of 500;
+# about 5 minutes.
+slow-readers: install-bench
+	$(PY) -m bench.slow_readers $(SLOW_ARGS)
 
 # The pure and in-process tests only: no server processes, Redis or browser.
 test-fast: install gettext

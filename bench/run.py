@@ -22,7 +22,6 @@ import functools
 import gc
 import json
 import os
-import resource
 import shutil
 import signal
 import statistics
@@ -39,8 +38,9 @@ import uvloop
 
 from chat.testing.servers import migrate, server_env
 
-from . import report
+from . import report, results
 from .designs import DESIGNS
+from .limits import open_files_limit
 from .loadgen import Room
 from .servers import (
     CONFIGS,
@@ -138,38 +138,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def conditions(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "kind": "conditions",
-        "time": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "loadavg": os.getloadavg(),
-        "cpus": os.cpu_count(),
-        "server_cpus": args.server_cpus,
-        "client_cpus": args.client_cpus,
-        "python": sys.version.split()[0],
-        "command": " ".join(sys.argv),
-        "window": args.window,
-        "seconds": args.seconds,
-        "rate_seconds": args.rate_seconds,
-        "rounds": args.rounds,
-    }
-
-
-def open_files_limit(wanted: int) -> int:
-    """Raise this process's open-file limit towards `wanted`; the limit it got.
-
-    The generator holds one socket per member of every column that runs at
-    once. Beyond the hard limit only with privilege: tried, and if refused,
-    the hard limit it is.
-    """
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft >= wanted:
-        return soft
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, max(hard, wanted)))
-        return wanted
-    except (ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        return hard
+    return results.conditions(
+        server_cpus=args.server_cpus,
+        client_cpus=args.client_cpus,
+        window=args.window,
+        seconds=args.seconds,
+        rate_seconds=args.rate_seconds,
+        rounds=args.rounds,
+    )
 
 
 def column_groups(servers: list[str], members: int, files: int) -> list[list[str]]:

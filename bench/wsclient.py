@@ -42,11 +42,21 @@ class LeanClient(asyncio.Protocol):
         self.close_code: int | None = None
 
     @classmethod
-    async def connect(cls, url: str) -> LeanClient:
+    async def connect(cls, url: str, *, within: float | None = None) -> LeanClient:
+        """Connect and complete the handshake; in `within` seconds, if given.
+
+        A connection whose handshake does not complete in time is dropped,
+        not left open.
+        """
         parts = urlsplit(url)
         loop = asyncio.get_running_loop()
-        _, client = await loop.create_connection(lambda: cls(url), parts.hostname, parts.port)
-        await client.opened
+        async with asyncio.timeout(within):
+            _, client = await loop.create_connection(lambda: cls(url), parts.hostname, parts.port)
+            try:
+                await client.opened
+            except BaseException:
+                client.abort()
+                raise
         return client
 
     # asyncio.Protocol
@@ -67,13 +77,17 @@ class LeanClient(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.protocol.state is State.CONNECTING:
             self.protocol.receive_data(data)
-            for event in self.protocol.events_received():
-                if isinstance(event, Frame):
-                    self._handle(event.opcode.value, event.fin, bytes(event.data))
+            events = self.protocol.events_received()
             if self.protocol.handshake_exc is not None:
                 self.opened.set_exception(self.protocol.handshake_exc)
-            elif self.protocol.state is State.OPEN and not self.opened.done():
+                return
+            if self.protocol.state is not State.CONNECTING and not self.opened.done():
+                # Open, even if a close frame came with the answer (4503 from a
+                # server that cannot reach Redis): the close is handled below.
                 self.opened.set_result(None)
+            for event in events:
+                if isinstance(event, Frame):
+                    self._handle(event.opcode.value, event.fin, bytes(event.data))
             return
         self._parse(self._buffer + data if self._buffer else data)
 
@@ -129,6 +143,10 @@ class LeanClient(asyncio.Protocol):
         if data and self.transport is not None and not self.transport.is_closing():
             self.transport.write(b"".join(data))
 
+    def is_open(self) -> bool:
+        """Whether frames can be sent: open, and no close frame sent or received yet."""
+        return self.protocol.state is State.OPEN
+
     def send(self, text: str) -> None:
         if self.protocol.state is not State.OPEN:
             raise ConnectionError("the connection is closed")
@@ -152,6 +170,11 @@ class LeanClient(asyncio.Protocol):
         """
         self.on_frame = on_frame
         self.queue = None
+
+    def abort(self) -> None:
+        """Drop the connection without a closing handshake, as a dead network does."""
+        if self.transport is not None:
+            self.transport.abort()
 
     def close(self) -> None:
         """Say goodbye with 1000 and drop the socket; the server sees a clean close."""

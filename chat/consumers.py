@@ -9,6 +9,7 @@ through the channel layer to the other members.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -54,6 +55,8 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         self.group = group_name(DEFAULT_ROOM)
         self.name: str | None = None
         self.closing = False
+        # Whether the close frame has gone to the server: a second one is an error.
+        self.close_sent = False
         self.accepted = False
         self.presence = get_presence()
         self.bucket: TokenBucket | None = None
@@ -72,6 +75,8 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         # claim to (before its join): a numbered event at or below it is
         # not delivered again (the hand-over from a replay to live frames).
         self.seen = 0
+        # The leave that the layer's overflow alarm started (`fell_behind`).
+        self.falling: asyncio.Future[None] | None = None
 
     async def __call__(self, scope, receive, send) -> None:
         """Run the consumer; a Redis outage closes it with a code the page retries."""
@@ -107,6 +112,10 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         outlives its connection; and nothing queues for the channel after.
         """
         await self.leave()
+        if self.falling is not None:
+            # The alarm's leave, if still talking to Redis: bounded by its timeouts.
+            falling, self.falling = self.falling, None
+            await falling
         if self.watched:
             self.watched = False
             watch.connection_closed()
@@ -129,6 +138,9 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
             return
         self.watched = True
         watch.connection_opened(self.channel_layer)
+        on_overflow = getattr(getattr(self, "channel_receive", None), "on_overflow", None)
+        if on_overflow is not None:
+            on_overflow(self.fell_behind)
 
     async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
         """Complete the handshake: from now on the connection is open (and counted)."""
@@ -483,19 +495,41 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         """
         await self.close_with(protocol.CLOSE_REPLACED)
 
+    def fell_behind(self) -> None:
+        """The layer's alarm: this connection's queue of room events just overflowed.
+
+        Its client reads too slowly, or not at all. Under uvicorn the
+        consumer may be stuck in a send until the client reads again, so it
+        would not even get to its `layer.overflow` event: the member leaves
+        the room now, in a task of its own, so the others hear the leave and
+        the name is free, and from now on nothing is sent but the close
+        (4029), which follows the frame the socket is stuck on.
+        """
+        if self.closing:
+            return
+        self.log_fell_behind()
+        self.counts.closed(protocol.CLOSE_FELL_BEHIND, by_server=True)
+        self.closing = True
+        self.falling = asyncio.ensure_future(self.leave())
+
     async def layer_overflow(self, event: dict[str, Any]) -> None:
         """This connection fell so far behind that it missed room events.
 
         Saying nothing would break the promise that every member gets every
         message once; closing makes the page reconnect and tell its reader.
+        With the overflow alarm (`fell_behind`) it has left the room already.
         """
+        if not self.closing:
+            self.log_fell_behind()
+        await self.close_with(protocol.CLOSE_FELL_BEHIND)
+
+    def log_fell_behind(self) -> None:
         logger.warning(
             "closing %s in room %s: it fell behind",
             self.channel_name,
             self.room,
             extra={"room": self.room, "channel": self.channel_name},
         )
-        await self.close_with(protocol.CLOSE_FELL_BEHIND)
 
     async def layer_unavailable(self, event: dict[str, Any]) -> None:
         """The channel layer lost Redis and room events may have been missed.
@@ -573,7 +607,9 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         if not self.closing:
             self.counts.closed(code, by_server=True)
         self.closing = True
-        await self.close(code=code, reason=reason or None)
+        if not self.close_sent:
+            self.close_sent = True
+            await self.close(code=code, reason=reason or None)
 
     @classmethod
     async def encode_json(cls, content: dict[str, Any]) -> str:

@@ -18,6 +18,11 @@ word. This layer keeps the same interface with different costs:
   and the channel once per overflow (not once per event, which would flood
   the log), and the member's queue gets one `layer.overflow` event past its
   capacity, so its consumer learns that it missed events and can say so;
+- a consumer may also be told at the moment its channel overflows, through
+  an alarm on its reader (`ChannelReader.on_overflow`): a consumer stuck in
+  a send to a client that stopped reading would otherwise never reach the
+  `layer.overflow` event. Such a channel's queue is emptied down to that
+  event, since its consumer closes instead of sending what was queued;
 - nothing expires: members leave groups through `group_discard`, which the
   consumer always calls when it ends, a channel's queue is bounded by its
   capacity, and a closed reader takes its channel's queue with it.
@@ -32,6 +37,7 @@ import itertools
 import logging
 import os
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from channels.exceptions import ChannelFull
@@ -78,6 +84,8 @@ class ChatChannelLayer(BaseChannelLayer):
         # group -> its channels, in the order they joined (a dict as an ordered set).
         self._groups: dict[str, dict[str, None]] = {}
         self._overflowing: set[str] = set()
+        # channel -> what to call when it overflows (ChannelReader.on_overflow).
+        self._alarms: dict[str, Callable[[], None]] = {}
         # group -> its recovery window (chat.recovery.window).
         self._windows = Windows()
 
@@ -173,8 +181,6 @@ class ChatChannelLayer(BaseChannelLayer):
         newly_full = [channel for channel in channels if channel not in self._overflowing]
         self._overflowing.update(newly_full)
         for channel in newly_full:
-            # One event past the capacity, once per overflow: the queue stays bounded.
-            self._queues[channel].append({"type": events.OVERFLOW, "group": group})
             logger.warning(
                 "channel %s of group %s is full (%d events): it misses %s events until it "
                 "catches up",
@@ -184,6 +190,15 @@ class ChatChannelLayer(BaseChannelLayer):
                 message.get("type"),
                 extra={"channel": channel},
             )
+            notice = {"type": events.OVERFLOW, "group": group}
+            alarm = self._alarms.get(channel)
+            if alarm is None:
+                # One event past the capacity, once per overflow: the queue stays bounded.
+                self._queues[channel].append(notice)
+            else:
+                # Its consumer closes now: what is queued would never be sent.
+                self._queues[channel] = deque((notice,))
+                alarm()
 
     # History: the recovery window (SPEC "Nothing lost across a short disconnect").
 
@@ -250,6 +265,7 @@ class ChatChannelLayer(BaseChannelLayer):
         self._waiters.clear()
         self._groups.clear()
         self._overflowing.clear()
+        self._alarms.clear()
         self._windows = Windows()
 
     async def close(self) -> None:
@@ -289,11 +305,22 @@ class ChannelReader:
         waiter = layer._waiters[channel] = self._loop.create_future()
         return waiter
 
+    def on_overflow(self, alarm: Callable[[], None]) -> None:
+        """Call `alarm()` the moment the channel overflows, from inside the send that filled it.
+
+        For a consumer that may be stuck sending to its client (uvicorn holds
+        a send back while the client's socket buffers are full) and so would
+        never read the `layer.overflow` event behind its full queue. The alarm
+        must not block or raise; the queue is then emptied down to that event.
+        """
+        self._layer._alarms[self._channel] = alarm
+
     def close(self) -> None:
-        """Forget the channel's queued events and waiting future."""
+        """Forget the channel's queued events, waiting future and alarm."""
         layer, channel = self._layer, self._channel
         layer._queues.pop(channel, None)
         layer._overflowing.discard(channel)
+        layer._alarms.pop(channel, None)
         waiter = layer._waiters.pop(channel, None)
         if waiter is not None:
             waiter.cancel()

@@ -176,6 +176,32 @@ async def test_a_full_member_is_told_once_that_it_missed_group_events(make_layer
     assert (await receive(layer, slow))["n"] == 3
 
 
+async def test_a_reader_with_an_alarm_is_told_at_once_and_its_queue_emptied(make_layer):
+    layer = make_layer(capacity=2)
+    slow, fast = await layer.new_channel(), await layer.new_channel()
+    await layer.group_add(GROUP, slow)
+    await layer.group_add(GROUP, fast)
+    reader = layer.receiver(slow)
+    rung: list[int] = []
+    # Told from inside the send that overflowed the queue: a consumer stuck
+    # on its socket learns it without reading its queue.
+    reader.on_overflow(lambda: rung.append(len(rung)))
+    for n in range(4):
+        await layer.group_send(GROUP, {"type": "t", "n": n})
+        assert (await receive(layer, fast))["n"] == n
+        assert rung == ([] if n < 2 else [0]), n
+    # What was queued is dropped (its consumer closes instead of sending it);
+    # the overflow event is left, and then what came after it.
+    assert reader() == {"type": events.OVERFLOW, "group": GROUP}
+    assert reader()["n"] == 3
+    reader.close()
+    # A closed reader's alarm is gone with it.
+    await layer.group_add(GROUP, slow)
+    for n in range(4):
+        await layer.group_send(GROUP, {"type": "t", "n": n})
+    assert rung == [0]
+
+
 async def test_flush_forgets_channels_and_groups(layer):
     member = await layer.new_channel()
     await layer.group_add(GROUP, member)
