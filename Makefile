@@ -7,7 +7,7 @@ BENCH_STAMP := $(VENV)/.installed-bench-requirements
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-bench run test test-fast lint superuser chromium redis-server gettext messages nginx bench fuzz soak faults slow-readers
+.PHONY: install install-bench run test test-fast lint superuser chromium redis-server gettext messages nginx bench fuzz soak faults
 
 install: $(STAMP)
 
@@ -79,11 +79,6 @@ soak: install-bench redis-server
 # kill -9, SIGTERM and a Redis restart under steady traffic; about 2 minutes.
 faults: install-bench redis-server
 	$(PY) -m bench.faults $(FAULTS_ARGS)
-
-# A member that stops reading, and one on a slow link, in a room of 500;
-# about 5 minutes.
-slow-readers: install-bench
-	$(PY) -m bench.slow_readers $(SLOW_ARGS)
 
 # The pure and in-process tests only: no server processes, Redis or browser.
 test-fast: install gettext
