@@ -7,7 +7,7 @@ BENCH_STAMP := $(VENV)/.installed-bench-requirements
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-bench run test test-fast lint superuser chromium redis-server gettext messages nginx bench fuzz soak faults
+.PHONY: install install-bench run test test-fast lint superuser chromium redis-server gettext messages nginx bench fuzz soak faults slow-readers
 
 install: $(STAMP)
 
@@ -79,6 +79,12 @@ soak: install-bench redis-server
 # kill -9, SIGTERM and a Redis restart under steady traffic; about 2 minutes.
 faults: install-bench redis-server
 	$(PY) -m bench.faults $(FAULTS_ARGS)
+
+# A member that stops reading, and one on a slow link, in a room of 500:
+# the others' p99 beside the same room without them, and the memory a
+# stalled member holds until it is let go; about 3 minutes.
+slow-readers: install-bench
+	$(PY) -m bench.slow_readers $(SLOW_ARGS)
 
 # The pure and in-process tests only: no server processes, Redis or browser.
 test-fast: install gettext
