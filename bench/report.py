@@ -30,7 +30,14 @@ from .servers import CEILING, REFERENCE
 Row = dict[str, Any]
 # The rows this module derives from a run's own; worked out again on reading.
 DERIVED_KINDS = frozenset(
-    {"phase-median", "join-median", "redis-ratio", "metrics-ratio", "recovery-ratio"}
+    {
+        "phase-median",
+        "join-median",
+        "redis-ratio",
+        "redis-join-ratio",
+        "metrics-ratio",
+        "recovery-ratio",
+    }
 )
 
 
@@ -232,6 +239,16 @@ def markdown(rows: list[Row]) -> str:
         )
     lines += ["", *_joins_table(rows)]
     lines += _pair_table(REDIS_PAIR, redis_ratios(rows))
+    join_ratios = redis_join_ratios(rows)
+    if join_ratios:
+        lines += [
+            "",
+            f"| {REDIS_PAIR[0]} vs {REDIS_PAIR[1]}, join storm | N | join s | range |",
+            "|---|--:|--:|--:|",
+        ]
+        for row in join_ratios:
+            ratio = row["join_seconds"]
+            lines.append(f"| | {row['members']} | {_ratio(ratio)} | {_spread(ratio)} |")
     lines += _pair_table(METRICS_PAIR, metrics_ratios(rows))
     for pair in RECOVERY_PAIRS:
         lines += _pair_table(pair, pair_ratios(rows, pair, "recovery-ratio"))
@@ -312,6 +329,29 @@ def pair_ratios(rows: list[Row], pair: tuple[str, str], kind: str) -> list[Row]:
 def redis_ratios(rows: list[Row]) -> list[Row]:
     """Per cell: the Redis column's deliveries/s over the in-process column's, round by round."""
     return pair_ratios(rows, REDIS_PAIR, "redis-ratio")
+
+
+def redis_join_ratios(rows: list[Row]) -> list[Row]:
+    """Per N: the Redis column's join storm time over the in-process one's, round by round."""
+    key, base_key = REDIS_PAIR
+    joins = [row for row in rows if row["kind"] == "join"]
+
+    def size_round(row: Row) -> tuple:
+        return (row["members"], row.get("group", 0), row.get("round", 0))
+
+    base = {size_round(row): row for row in joins if row["config"] == base_key}
+    sizes = _by((row for row in joins if row["config"] == key), lambda row: row["members"])
+    return [
+        {
+            "kind": "redis-join-ratio",
+            "members": members,
+            "join_seconds": _ratio_summary(
+                _ratios(group, base, size_round, lambda row: row["join_seconds"])
+            ),
+        }
+        for members, group in sizes.items()
+        if any(size_round(row) in base for row in group)
+    ]
 
 
 def metrics_ratios(rows: list[Row]) -> list[Row]:

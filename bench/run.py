@@ -152,16 +152,20 @@ def column_groups(servers: list[str], members: int, files: int) -> list[list[str
     """The columns of a room size, split into groups that fit in `files` open files.
 
     Every group has references (a) and (c) of its own, so that each ratio
-    still compares figures measured seconds apart. One group when they all fit.
+    still compares figures measured seconds apart. One group when they all
+    fit, and one group too when not even the references and one column fit
+    but one room does: its columns then hold their rooms one at a time
+    (`one_room_at_a_time`).
     """
     references = [key for key in servers if key in REFERENCES]
     others = [key for key in servers if key not in REFERENCES]
+    if one_room_at_a_time(servers, members, files):
+        return [servers]
     per_group = (files - SPARE_FILES) // members - len(references)
     if per_group < 1:
-        needed = (len(references) + 1) * members + SPARE_FILES
         sys.exit(
-            f"bench.run needs {needed} open files for N={members} (the references and one "
-            f"column at once); the limit is {files}. Raise it (ulimit -n) or run smaller --sizes."
+            f"bench.run needs {members + SPARE_FILES} open files for N={members} (one room at "
+            f"a time); the limit is {files}. Raise it (ulimit -n) or run smaller --sizes."
         )
     if not others:
         return [references]
@@ -169,6 +173,22 @@ def column_groups(servers: list[str], members: int, files: int) -> list[list[str
         [*references, *others[start : start + per_group]]
         for start in range(0, len(others), per_group)
     ]
+
+
+def one_room_at_a_time(servers: list[str], members: int, files: int) -> bool:
+    """Whether rooms of `members` fit in `files` open files only one at a time.
+
+    Rooms of 10,000 members do not fit beside each other under a hard limit
+    of 20,000 files, which a process without privilege cannot raise: then
+    each round starts every column afresh and each column in turn joins its
+    room, runs that round's saturating phases and closes it, so that the
+    generator holds one room at a time. A round's figures are then a minute
+    apart rather than seconds, and there is no fixed-rate phase (its rate
+    comes from reference (a)'s median peak, known only after every round).
+    """
+    references = len([key for key in servers if key in REFERENCES])
+    rooms = (files - SPARE_FILES) // members
+    return rooms < min(len(servers), references + 1) and rooms >= 1
 
 
 def rotated(items: list[Any], turn: int) -> list[Any]:
@@ -290,15 +310,26 @@ class Columns:
 
 
 async def run_phases(
-    columns: Columns, members: int, args: argparse.Namespace
+    columns: Columns,
+    members: int,
+    args: argparse.Namespace,
+    *,
+    turns: range | None = None,
+    phase: int = 0,
 ) -> list[dict[str, Any]]:
-    """Every sender count and mode, each phase on every column in turn, `rounds` times."""
+    """Every sender count and mode, each phase on every column in turn, `rounds` times.
+
+    `turns`: the rounds to run (default all); with one column and one round
+    (`one_room_at_a_time`), no fixed-rate phase. `phase` numbers the first
+    phase after it, so that each phase of a run has a number of its own.
+    """
     rows: list[dict[str, Any]] = []
-    phase = 0
+    turns = range(args.rounds) if turns is None else turns
+    fixed_rate = len(turns) == args.rounds and not args.no_rate
 
     async def each_column(senders: int, seconds: float, rate: float | None) -> None:
         nonlocal phase
-        for turn in range(args.rounds):
+        for turn in turns:
             for column in rotated(list(columns.active), turn):
                 rows.extend(await columns.settle(members))
                 if column not in columns.active:
@@ -337,7 +368,7 @@ async def run_phases(
             and row["senders"] == senders
             and row["mode"] == "saturate"
         ]
-        if peaks and not args.no_rate:
+        if peaks and fixed_rate:
             rate = round(statistics.median(peaks) / 2 / (members - 1), 2)
             await each_column(senders, args.rate_seconds, rate)
     return rows
@@ -354,6 +385,7 @@ async def run_group(
 ) -> list[dict[str, Any]]:
     """One group of columns: the joins of every round, then the phases on the last round's rooms."""
     rows: list[dict[str, Any]] = []
+    one_at_a_time = one_room_at_a_time(servers, members, args.files)
     for turn in range(args.rounds):
         last = turn == args.rounds - 1
         with contextlib.ExitStack() as stack:
@@ -380,7 +412,21 @@ async def run_group(
                 for column in rotated(columns, turn):
                     rows.append(await join(column, members, turn))
                     print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-                if last and not args.joins_only:
+                    if one_at_a_time:
+                        if column.room is not None and not args.joins_only:
+                            phases = len([row for row in rows if row["kind"] == "phase"])
+                            gc.collect()
+                            gc.freeze()
+                            rows += await run_phases(
+                                Columns([column]),
+                                members,
+                                args,
+                                turns=range(turn, turn + 1),
+                                phase=phases,
+                            )
+                        gc.unfreeze()
+                        await column.close_room()
+                if last and not args.joins_only and not one_at_a_time:
                     # The generator's own collector would otherwise walk every
                     # member of every room now and then, a pause that reads
                     # as latency of whichever server is measured then.
@@ -454,7 +500,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             manage(env, "chat_settings", "--set", f"rate_limit_per_second={before}")
     rows += report.phase_medians(rows) + report.join_medians(rows)
-    rows += report.redis_ratios(rows) + report.metrics_ratios(rows) + report.recovery_ratios(rows)
+    rows += report.redis_ratios(rows) + report.redis_join_ratios(rows)
+    rows += report.metrics_ratios(rows) + report.recovery_ratios(rows)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     jsonl = args.out / f"bench-{stamp}.jsonl"
     with jsonl.open("w") as out:

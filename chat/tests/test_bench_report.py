@@ -6,7 +6,7 @@ import pytest
 
 from bench import report
 from bench.designs import DESIGNS
-from bench.run import column_groups, rotated
+from bench.run import column_groups, one_room_at_a_time, rotated
 from chat import protocol
 
 
@@ -186,6 +186,48 @@ def test_columns_that_do_not_fit_at_once_run_in_groups_each_with_its_own_referen
     assert column_groups(["tutorial-fastapi", "b", "c"], 5000, 15_256) == [
         ["tutorial-fastapi", "b", "c"]
     ]
+
+
+def test_rooms_that_fit_only_one_at_a_time_run_as_one_group():
+    """10,000 members under a hard limit of 20,000 files: one room open at a time."""
+    servers = ["tutorial-fastapi", "raw-picows", "chat-uvicorn", "chat-uvicorn-redis"]
+    assert one_room_at_a_time(servers, 10_000, 20_000)
+    assert column_groups(servers, 10_000, 20_000) == [servers]
+    assert not one_room_at_a_time(servers, 5000, 20_000)
+    assert not one_room_at_a_time(servers, 10_000, 40_256)
+    with pytest.raises(SystemExit, match="needs 20256 open files"):
+        column_groups(servers, 20_000, 20_000)
+
+
+def join(config: str, turn: int, seconds: float) -> dict:
+    return {
+        "kind": "join",
+        "config": config,
+        "members": 10_000,
+        "round": turn,
+        "join_seconds": seconds,
+        "join_server_cpu_seconds": seconds / 2,
+        "join_redis_cpu_seconds": None,
+        "join_client_cpu_share": 0.5,
+        "rss_kib_per_connection": 26.0,
+        "first_use_rss_kib": 1000,
+    }
+
+
+def test_the_redis_join_storm_is_compared_with_the_in_process_one_round_by_round():
+    rows = [
+        join("chat-uvicorn", 0, 10.0), join("chat-uvicorn-redis", 0, 14.0),
+        join("chat-uvicorn", 1, 8.0), join("chat-uvicorn-redis", 1, 12.0),
+        join("chat-uvicorn", 2, 10.0), join("chat-uvicorn-redis", 2, 12.0),
+    ]  # fmt: skip
+    (ratio,) = report.redis_join_ratios(rows)
+    assert ratio == {
+        "kind": "redis-join-ratio",
+        "members": 10_000,
+        "join_seconds": {"median": 1.4, "min": 1.2, "max": 1.5},
+    }
+    assert "| | 10000 | 1.40x | 1.20-1.50 |" in report.markdown(rows)
+    assert not report.redis_join_ratios([row for row in rows if row["config"] == "chat-uvicorn"])
 
 
 def test_ratios_pair_rows_of_the_same_group():
