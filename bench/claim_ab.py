@@ -8,8 +8,11 @@ lua/ scripts (chat/presence/lua of each checkout; AFTER defaults to this
 one) in one redis-server, in alternating batches, and reports the median of
 Redis's own microseconds per call (`INFO commandstats`) for each. Both get
 this checkout's ARGV: a BEFORE whose claim takes fewer arguments ignores
-the trailing ones (the address and the limit), so its leading ones must be
-the same.
+the trailing ones (the address, the limit, the take-over, the process's
+copy of the list), so its leading ones must be the same. Each claim passes
+the copy of the list a process would keep after the previous one
+(chat.presence.listing), so an AFTER that sends only what is new is
+measured as a serving process would run it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 
 import redis
 
+from chat.presence.base import COALESCE_ABOVE_MEMBERS
 from chat.testing.redis_server import RedisServer
 
 from .claim_cost import ADDRESS
@@ -37,6 +41,20 @@ def scripts(checkout: Path) -> dict[str, str]:
     return {name: lib + "\n" + (lua / f"{name}.lua").read_text() for name in ("claim", "release")}
 
 
+def process_copy(reply: list) -> tuple[str, int]:
+    """The epoch and size of the list a process keeps after this claim's reply ("", 0: none).
+
+    As chat.presence.listing keeps it: for rooms above COALESCE_ABOVE_MEMBERS,
+    and only from a script that answers with the list's epoch (a BEFORE
+    whose claim returns the list itself keeps nothing).
+    """
+    count, names = reply[0], reply[1]
+    if not isinstance(names, list) or count <= COALESCE_ABOVE_MEMBERS or not names[0]:
+        return ("", 0)
+    epoch, offset, piece = names
+    return (epoch.decode(), int(offset) + len(piece))
+
+
 def usec(client: redis.Redis) -> int:
     return int(client.info("commandstats").get("cmdstat_evalsha", {}).get("usec", 0))
 
@@ -50,15 +68,24 @@ def compare(url: str, versions: dict[str, dict[str, str]], members: int, rounds:
         for tag in order if round_ % 2 == 0 else order[::-1]:
             prefix = f"{tag}{round_}:"
             before = usec(client)
+            known: tuple[str, int] = ("", 0)
             for i in range(members):
-                client.evalsha(
+                reply = client.evalsha(
                     shas[tag]["claim"], 0, prefix, "room", f"m{i}", f"s{i}", f'"M{i}"',
-                    f"ch.{i}", 10_000, 10**9, 10_000, ADDRESS, 0,
+                    f"ch.{i}", 10_000, COALESCE_ABOVE_MEMBERS, 10_000, ADDRESS, 0, "", *known,
                 )  # fmt: skip
+                known = process_copy(reply)
             claimed = usec(client)
             for i in range(members):
                 client.evalsha(
-                    shas[tag]["release"], 0, prefix, "room", f"m{i}", f"ch.{i}", 10**9, 10_000
+                    shas[tag]["release"],
+                    0,
+                    prefix,
+                    "room",
+                    f"m{i}",
+                    f"ch.{i}",
+                    COALESCE_ABOVE_MEMBERS,
+                    10_000,
                 )
             spent[tag][0].append((claimed - before) / members)
             spent[tag][1].append((usec(client) - claimed) / members)

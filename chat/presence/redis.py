@@ -14,6 +14,8 @@ Keys, under PREFIX (<json> is a name encoded as a JSON string, quotes included):
   skeletons:<room>  hash   skeleton key -> name key (the look of each name held)
   joined:<room>     hash   name key -> "<ms>\\t<address>" (when it joined, from where)
   names:<room>      string "\n<json>\n<json>\n..."  (members in join order)
+  names-epoch:<room> string a large room's list's epoch (dropped when the list is rewritten)
+  epochs            string the last epoch given, for any room
   deadlines         zset   "<room>\\t<name key>\\t<member>" by deadline in ms
   counts            hash   room -> members          (rooms with members)
   diff:<room>       list   "+<json>" (join) or "-<json>" (leave) (the room's next diff)
@@ -27,13 +29,25 @@ overtake the diff that holds its earlier one. `SharedPresenceFeed` sends
 the diffs, one per room and interval for all the processes (see its doc).
 
 Every claim answers with the room's member list, so in a reconnect storm of
-N members Redis hands out N lists: `names:<room>` keeps the list as one
-ready string, which a claim appends to and returns, a copy of bytes rather
-than N names gathered one by one (837 µs a claim at 2,500 members when it
-was a sorted set read back per claim). The names in it are JSON already, so
-the list becomes the `joined` frame's array by turning newlines into commas,
-without being split into N strings and encoded again. JSON escapes control
-characters (and a name has none, SPEC), so a newline is never part of one.
+N members the list is asked for N times. `names:<room>` keeps it as one
+ready string, which a claim appends to, rather than N names gathered one by
+one (837 µs a claim at 2,500 members when it was a sorted set read back per
+claim). And a process keeps a copy of each large room's list that it has
+members in (chat.presence.listing), so that the claim sends only the bytes
+added since that copy, while the list has only grown (its epoch, which a
+leave changes, says so): a storm's join costs Redis and the wire the names
+that joined since the process's previous claim, not the whole room. The
+names in the list are JSON already, so it becomes the `joined` frame's array
+by turning newlines into commas, without being split into N strings and
+encoded again. JSON escapes control characters (and a name has none, SPEC),
+so a newline is never part of one.
+
+A process of the first edition, during a rolling upgrade, neither reads nor
+drops epochs: a leave it frees rewrites the list under the same epoch.
+The claim script checks that the list still ends a name where the copy
+ended, which catches most such rewrites (the list is then sent whole and the
+copy made anew); one it misses leaves a copy with a name too many, or too
+few, until the next leave drops the epoch.
 
 The live members page needs each member's join time and client address:
 they have a hash of their own rather than a longer entry in `room:<room>`, so
@@ -83,6 +97,7 @@ from .base import (
     Release,
     diff_frame,
 )
+from .listing import MemberLists
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +167,7 @@ class _LoopState:
     # Holds the connection settings; its own pool is never used.
     client: Redis
     pipeline: RedisPipeline
+    lists: MemberLists
     held: set[str] = field(default_factory=set)
     upkeep: asyncio.Task[None] | None = None
 
@@ -205,7 +221,9 @@ class RedisPresence:
             reply_timeout=SOCKET_TIMEOUT_SECONDS,
             name="chat-presence",
         )
-        return _LoopState(client=client, pipeline=pipeline)
+        return _LoopState(
+            client=client, pipeline=pipeline, lists=MemberLists(keep_above=self._diff_args[0])
+        )
 
     def _current(self) -> _LoopState:
         """This loop's state, its upkeep running."""
@@ -236,26 +254,45 @@ class RedisPresence:
         ttl_ms = int(self.ttl * 1000)
         encoded = orjson.dumps(name).decode()
         keys = name_key(name), skeleton_key(name)
-        reply = await self.run(
-            CLAIM,
-            room,
-            *keys,
-            encoded,
-            member,
-            ttl_ms,
-            *self._diff_args,
-            address,
-            limit,
-            takeover or "",
-        )
-        if reply is None:
-            return Claim(members_json=None)
-        if reply == "full":
-            return Claim(members_json=None, full=True)
-        self._current().held.add(_entry(room, name, member))
+        state = self._current()
+        lists = state.lists
+        known = lists.asking(room)
+        try:
+            reply = await self.run(
+                CLAIM,
+                room,
+                *keys,
+                encoded,
+                member,
+                ttl_ms,
+                *self._diff_args,
+                address,
+                limit,
+                takeover or "",
+                *known,
+            )
+        except BaseException:
+            lists.refused(room)
+            raise
+        if reply is None or reply == "full":
+            lists.refused(room)
+            return Claim(members_json=None, full=reply == "full")
+        state.held.add(_entry(room, name, member))
         count, names, noted, *replaced = reply
+        # The whole list of a small room, or a piece of a large one's (lua/lib.lua, listing).
+        epoch, offset, piece = ("", 0, names) if isinstance(names, str) else names
+        members_json = lists.claimed(
+            room, epoch=epoch, offset=int(offset), piece=piece, count=int(count)
+        )
+        if members_json is None:
+            logger.warning(
+                "the member list of room %s changed without a new epoch; read again",
+                room,
+                extra={"room": room},
+            )
+            members_json = _names_json(await self.run(MEMBERS, room)).encode()
         return Claim(
-            members_json=_names_json(names),
+            members_json=members_json,
             count=int(count),
             noted=bool(noted),
             replaced=replaced[0] if replaced else None,
@@ -263,7 +300,9 @@ class RedisPresence:
 
     async def release(self, *, room: str, name: str, member: str) -> Release | None:
         # Stop refreshing first: if Redis is down now, the entry still expires.
-        self._current().held.discard(_entry(room, name, member))
+        state = self._current()
+        state.held.discard(_entry(room, name, member))
+        state.lists.released(room)
         reply = await self.run(RELEASE, room, name_key(name), member, *self._diff_args)
         if reply is None:
             return None

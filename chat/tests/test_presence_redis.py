@@ -233,3 +233,67 @@ async def test_an_entry_without_a_join_time_is_still_a_live_member(make_presence
         client.close()
     old = [m for m in await presence.live_members() if m.name == "Old"]
     assert [(m.member, m.address, m.joined_at.year) for m in old] == [("p0.a", "", 1970)]
+
+
+def output_bytes(checker: redis.Redis) -> int:
+    return int(checker.info("stats")["total_net_output_bytes"])
+
+
+async def test_a_join_in_a_large_room_brings_only_the_new_names(make_presence, redis_server):
+    """Redis sends a process the names added since its copy, not the whole room."""
+    presence = make_presence(coalesce_above=10)
+    for n in range(400):
+        await presence.claim(room="big", name=f"member-with-a-long-name-{n:04}", member=f"m{n}")
+    checker = redis.Redis.from_url(redis_server.url, socket_timeout=2)
+    try:
+        # What one INFO reply adds to the count: it is counted once written.
+        start = output_bytes(checker)
+        info = output_bytes(checker) - start
+        start = output_bytes(checker)
+        claim = await presence.claim(room="big", name="Late", member="late")
+        sent = output_bytes(checker) - start - info
+    finally:
+        checker.close()
+    members = claim.members
+    assert members is not None and len(members) == 401 and members[-1] == "Late"
+    whole = len(claim.members_json)
+    assert whole > 12_000
+    # The reply: the count, the epoch, the offset, one name, the flags.
+    assert sent < 300, f"{sent} bytes for one join, the list being {whole}"
+
+
+async def test_every_join_lists_the_room_as_redis_has_it(make_presence):
+    """Two processes joining and leaving a large room: each list exact at its claim."""
+    first, second = make_presence(coalesce_above=3), make_presence(coalesce_above=3)
+    registries = [first, second]
+    held: list[tuple[int, str]] = []
+    for step in range(120):
+        registry = registries[step % 2 if step % 7 else (step // 7) % 2]
+        if step % 5 == 4 and held:
+            index, name = held.pop((step * 31) % len(held))
+            assert await registries[index].release(room="r", name=name, member=name)
+            continue
+        name = f"n{step}"
+        claim = await registry.claim(room="r", name=name, member=name)
+        held.append((registries.index(registry), name))
+        assert claim.members == await first.members(room="r") == [name for _, name in held]
+
+
+async def test_joins_sent_together_each_list_the_room_up_to_their_own(make_presence):
+    """Claims pipelined on one connection share a copy; each reply still lists its own moment."""
+    first, second = make_presence(coalesce_above=3), make_presence(coalesce_above=3)
+    for n in range(5):
+        await first.claim(room="r", name=f"seed{n}", member=f"s{n}")
+    claims = await asyncio.gather(
+        *(
+            registry.claim(room="r", name=f"n{n}", member=f"m{n}")
+            for n in range(60)
+            for registry in [(first, second)[n % 2]]
+        )
+    )
+    final = await first.members(room="r")
+    assert len(final) == 65
+    for n, claim in enumerate(claims):
+        members = claim.members
+        assert members is not None and members == final[: len(members)]
+        assert members[-1] == f"n{n}"

@@ -1,10 +1,11 @@
 -- Claim a name. ARGV: prefix, room, name key, skeleton key, name as JSON,
 -- member, ttl ms, coalesce above, pending ms, client address, limit, the
--- member to take the name over from ('' for none) -> the count, the names
--- (as members()) and whether the join was noted for the room's next diff,
--- and for a take-over the member replaced; nil if a member's name has that
--- name key or that skeleton key; 'full' if the room holds `limit` members
--- already (0: none).
+-- member to take the name over from ('' for none), the epoch and size of
+-- the process's copy of the names ('' and 0 for none) -> the count, the
+-- names (as listing()) and whether the join was noted for the room's next
+-- diff, and for a take-over the member replaced; nil if a member's name has
+-- that name key or that skeleton key; 'full' if the room holds `limit`
+-- members already (0: none).
 local room, key, skeleton, name, member = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local hkey, skey = p .. 'room:' .. room, p .. 'skeletons:' .. room
 local takeover = ARGV[12]
@@ -26,7 +27,7 @@ if takeover ~= '' then
       if tab then joined = string.sub(joined, 1, tab - 1) end
       redis.call('HSET', jkey, key, joined .. '\t' .. ARGV[10])
       local count = tonumber(redis.call('HGET', p .. 'counts', room) or '0')
-      return {count, members(room), 0, owner}
+      return {count, listing(room, ARGV[13], ARGV[14], count, ARGV[8]), 0, owner}
     end
   end
 end
@@ -50,4 +51,5 @@ if redis.call('APPEND', nkey, line) == #line then redis.call('SET', nkey, '\n' .
 redis.call('ZADD', p .. 'deadlines', now + tonumber(ARGV[7]),
            room .. '\t' .. key .. '\t' .. member)
 local count = redis.call('HINCRBY', p .. 'counts', room, 1)
-return {count, members(room), note(room, '+', name, count, ARGV[8], ARGV[9])}
+return {count, listing(room, ARGV[13], ARGV[14], count, ARGV[8]),
+        note(room, '+', name, count, ARGV[8], ARGV[9])}

@@ -23,6 +23,31 @@ local function members(room)
   return redis.call('GET', p .. 'names:' .. room) or ''
 end
 
+-- The room's names for a claim whose process has the first `known` bytes
+-- of the list of `epoch` ('' and 0: nothing), the room holding `count`
+-- members: {epoch, offset, piece}, the piece being the list from `offset`
+-- on, which is 0 (all of it) unless the epoch is the same and the list still
+-- ends a name where the copy ended; or, for a small room of which the
+-- process has no copy, the list alone (as members()). A list has an epoch while its room holds
+-- more than `above` members (processes keep copies of those only,
+-- chat/presence/listing.py): a number never used before, for any room, given
+-- when the room first asks for one and dropped whenever the list is
+-- rewritten, so that while it stays the same the list has only grown.
+local function listing(room, epoch, known, count, above)
+  if count <= tonumber(above) and epoch == '' then return members(room) end
+  local nkey, ekey = p .. 'names:' .. room, p .. 'names-epoch:' .. room
+  local current = redis.call('GET', ekey)
+  if not current then
+    if count <= tonumber(above) then return members(room) end
+    current = tostring(redis.call('INCR', p .. 'epochs'))
+    redis.call('SET', ekey, current)
+  elseif current == epoch and tonumber(known) > 0
+      and redis.call('GETRANGE', nkey, known - 1, known - 1) == '\n' then
+    return {current, known, redis.call('GETRANGE', nkey, known, -1)}
+  end
+  return {current, 0, members(room)}
+end
+
 local function remove_name(room, name)
   local nkey = p .. 'names:' .. room
   local names = redis.call('GET', nkey)
@@ -35,6 +60,8 @@ local function remove_name(room, name)
   else
     redis.call('SET', nkey, names)
   end
+  -- Rewritten: no process's copy continues it (see listing).
+  redis.call('DEL', p .. 'names-epoch:' .. room)
 end
 
 -- Add a join ('+') or leave ('-') to the room's next diff if the room is
