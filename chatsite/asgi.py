@@ -11,7 +11,13 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from chat import daphne_drain, daphne_limits, daphne_reasons, uvicorn_exit  # noqa: E402
+from chat import (  # noqa: E402
+    daphne_drain,
+    daphne_limits,
+    daphne_quiet,
+    daphne_reasons,
+    uvicorn_exit,
+)
 from chat.origin import AllowedHostsOrNoOriginValidator  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from chatsite.gc_tuning import tune_for_long_lived_connections  # noqa: E402
@@ -19,6 +25,7 @@ from chatsite.gc_tuning import tune_for_long_lived_connections  # noqa: E402
 daphne_limits.install()
 daphne_reasons.install()
 daphne_drain.install()
+daphne_quiet.install()
 uvicorn_exit.install()
 
 application = ProtocolTypeRouter(
