@@ -16,6 +16,7 @@ from chat import (  # noqa: E402
     daphne_limits,
     daphne_quiet,
     daphne_reasons,
+    daphne_writes,
     uvicorn_exit,
 )
 from chat.origin import AllowedHostsOrNoOriginValidator  # noqa: E402
@@ -26,6 +27,7 @@ daphne_limits.install()
 daphne_reasons.install()
 daphne_drain.install()
 daphne_quiet.install()
+daphne_writes.install()
 uvicorn_exit.install()
 
 application = ProtocolTypeRouter(

@@ -3,7 +3,9 @@
 chat.dispatch forks Channels' consumer loop, chat.redis.pipeline and
 chat.layers.redis drive redis-py connections below its public API,
 chat.daphne_limits wraps autobahn's options as Daphne calls them,
-chat.daphne_reasons passes the close reason Daphne drops, chat.i18n
+chat.daphne_reasons passes the close reason Daphne drops,
+chat.daphne_quiet and chat.daphne_writes lean on autobahn's and Twisted's
+writing of a frame, chat.i18n
 chooses a handshake's language as Django chooses a page's, and the drain on
 SIGTERM hooks into Daphne's shutdown, Django's autoreloader and uvicorn's
 signal handling. None of
@@ -239,6 +241,44 @@ BORROWED = (
         "chat.daphne_limits.install",
         "10692636f6f89b194e3ff926ebb32b477ad802545c798f700ab3ba68788f35e3",
     ),
+    # chat.daphne_quiet defers hltype, hlval and pformat in these two
+    # modules: each of their calls there is a debug line's argument, but
+    # Timings.__str__'s, which it wraps. Any change may add a call that uses
+    # the text itself.
+    Borrowed(
+        "autobahn",
+        "autobahn.websocket.protocol:",
+        "chat.daphne_quiet and chat.daphne_writes",
+        "3953efe83eb3225bad3dea5b0251ea9a163976a5f0259f49d29084a22385e8dc",
+    ),
+    Borrowed(
+        "autobahn",
+        "autobahn.twisted.websocket:",
+        "chat.daphne_quiet",
+        "be17f344b1ed478ba02028f1823799257aa1dc9bdd779afdc12123b43e2d309f",
+    ),
+    # chat.daphne_writes sends at once only when write() would have buffered
+    # into an empty buffer: its conditions (connected, _writeDisconnected)
+    # and its buffers (dataBuffer, _tempDataBuffer), which doWrite empties.
+    Borrowed(
+        "twisted",
+        "twisted.internet.abstract:FileDescriptor.write",
+        "chat.daphne_writes",
+        "b3410de7a82777bb903c0760737f95905935b6316ed048c045d37953740d902e",
+    ),
+    Borrowed(
+        "twisted",
+        "twisted.internet.abstract:FileDescriptor.doWrite",
+        "chat.daphne_writes",
+        "33b469b3af894e6aa9f85ee62f4875d6f83ab78301c722801983106e8d3ffcf3",
+    ),
+    # ...and sends with it: the bytes the socket took, or CONNECTION_LOST.
+    Borrowed(
+        "twisted",
+        "twisted.internet.tcp:Connection.writeSomeData",
+        "chat.daphne_writes",
+        "e3d4a1d1f7d66a152983f47fffbc5ca0f99f32064656f2bab29824e4a454933b",
+    ),
     # chat.i18n.language_from_accept is its Accept-Language loop, for the
     # WebSocket handshake that no LocaleMiddleware sees: stop at "*", skip
     # what language_code_re refuses, get_supported_language_variant, else
@@ -363,9 +403,10 @@ def canonical(name: str) -> str:
 
 
 def resolve(target: str) -> object:
+    """The function or class a target names; a whole module if it names none ("module:")."""
     module_name, _, qualname = target.partition(":")
     found: object = importlib.import_module(module_name)
-    for attribute in qualname.split("."):
+    for attribute in qualname.split(".") if qualname else ():
         found = getattr(found, attribute)
     return found
 
