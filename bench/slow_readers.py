@@ -50,7 +50,7 @@ import uvloop
 from websockets.asyncio.client import connect as ws_connect
 
 from chat.testing.servers import migrate, server_env
-from chat.testing.slow_client import SlowClient
+from chat.testing.slow_client import SlowClient, joined_member
 
 from . import results
 from .designs import DESIGNS
@@ -148,13 +148,7 @@ async def watching(url: str) -> AsyncIterator[Watcher]:
 
 async def extra_member(url: str, name: str) -> SlowClient:
     """A raw member that has joined and read its `joined` frame, and reads nothing more."""
-    client = await SlowClient.connect(url)
-    await client.send({"type": "join", "name": name})
-    deadline = time.monotonic() + JOIN_TIMEOUT_SECONDS
-    while not any(frame.get("type") == "joined" for frame in client.frames):
-        if time.monotonic() > deadline or client.close_code is not None:
-            raise RuntimeError(f"{name} could not join: {client.close_code}")
-        await client.read_for(0.1)
+    client, _ = await joined_member(url, name, timeout=JOIN_TIMEOUT_SECONDS)
     client.frames.clear()
     return client
 

@@ -132,3 +132,24 @@ class SlowClient:
         for data in self.protocol.data_to_send():
             if data:
                 await self.loop.sock_sendall(self.sock, data)
+
+
+async def joined_member(
+    url: str, name: str, *, timeout: float
+) -> tuple[SlowClient, dict[str, Any]]:
+    """A SlowClient that has joined as `name`, and its `joined` frame.
+
+    It reads nothing more until told to. RuntimeError if the join is not
+    answered within `timeout` seconds, or the server closes the connection.
+    """
+    client = await SlowClient.connect(url)
+    await client.send({"type": "join", "name": name})
+    deadline = time.monotonic() + timeout
+    while True:
+        joined = next((frame for frame in client.frames if frame.get("type") == "joined"), None)
+        if joined is not None:
+            return client, joined
+        if time.monotonic() > deadline or client.close_code is not None:
+            client.close()
+            raise RuntimeError(f"{name} could not join: close code {client.close_code}")
+        await client.read_for(0.1)

@@ -17,8 +17,9 @@ from websockets.asyncio.client import connect as ws_connect
 
 from chat.daphne_writes import _sending_at_once
 from chat.testing import servers
+from chat.testing.slow_client import joined_member
 from chat.testing.wsclient import recv_type, send
-from chat.tests.test_slow_readers import BIG, DEADLINE, listening, slow_member
+from chat.tests.test_slow_readers import BIG, DEADLINE, listening
 
 
 @dataclass
@@ -113,7 +114,7 @@ async def test_under_daphne_a_member_whose_socket_filled_up_gets_everything_in_o
     servers.chat_settings(server_database, rate_limit_per_second=0)
     daphne = start_server("daphne")
     url = f"{daphne.ws_url}/websocket/ws_chat/writes"
-    stalled, joined = await slow_member(url, "Stalled")
+    stalled, joined = await joined_member(url, "Stalled", timeout=DEADLINE)
     async with listening(url, "Listener") as listener, ws_connect(url) as sender:
         await send(sender, {"type": "join", "name": "Sender"})
         await recv_type(sender, "joined")

@@ -18,7 +18,7 @@ import pytest
 from websockets.asyncio.client import connect as ws_connect
 
 from chat.testing import servers
-from chat.testing.slow_client import SlowClient
+from chat.testing.slow_client import SlowClient, joined_member
 from chat.testing.wsclient import recv_type, send
 
 pytestmark = pytest.mark.server
@@ -81,13 +81,7 @@ async def listening(url: str, name: str) -> AsyncIterator[Listener]:
 
 async def slow_member(url: str, name: str) -> tuple[SlowClient, dict]:
     """A member that has joined; its `joined` frame. It reads nothing more until told."""
-    client = await SlowClient.connect(url)
-    await client.send({"type": "join", "name": name})
-    deadline = time.monotonic() + DEADLINE
-    while not any(frame["type"] == "joined" for frame in client.frames):
-        assert time.monotonic() < deadline, "the slow member never joined"
-        await client.read_for(0.1)
-    return client, next(frame for frame in client.frames if frame["type"] == "joined")
+    return await joined_member(url, name, timeout=DEADLINE)
 
 
 async def flood_until_left(sender, name: str, readers: list[Listener], *, sent: int) -> int:
