@@ -58,6 +58,20 @@ def test_bench_harness_runs_one_tiny_cell_in_rounds(tmp_path):
     assert "| chat-uvicorn | 3 | " in table.split("| join s | vs (a) |")[1]
 
 
+def test_bench_light_adds_a_fixed_rate_phase_of_its_own(tmp_path):
+    rows = run_bench(
+        tmp_path, "--sizes", "3", "--senders", "1", "--seconds", "0.3", "--rate-seconds", "0.5",
+        "--rounds", "1", "--servers", "chat-uvicorn", "--no-rate", "--light", "20",
+    )  # fmt: skip
+    modes = sorted((row["config"], row["mode"]) for row in rows if row["kind"] == "phase")
+    configs = ("chat-uvicorn", "raw-picows", "tutorial-fastapi")
+    assert modes == sorted((c, m) for c in configs for m in ("rate 20/s", "saturate"))
+    for row in rows:
+        if row["kind"] == "phase" and row["mode"] == "rate 20/s":
+            # 20 a second for 0.5 s (the last send time may round either side of the end).
+            assert 10 <= row["sent"] <= 11 and row["lost"] == 0, row
+
+
 @pytest.mark.redis
 def test_bench_joins_only_measures_the_joins_and_sends_nothing(tmp_path):
     rows = run_bench(
