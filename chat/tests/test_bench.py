@@ -116,3 +116,22 @@ def test_layer_cost_measures_both_layers():
     rows = [line for line in result.stdout.splitlines() if line.startswith("| 2 |")]
     assert [row.split("|")[2].strip() for row in rows] == ["in-process", "redis"]
     assert rows[0].rstrip().endswith("| 1.00x |")
+
+
+@pytest.mark.redis
+def test_bench_storm_joins_in_process_and_on_redis_on_a_shared_and_an_own_core():
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.storm", "--members", "20", "--rounds", "1"],
+        cwd=PROJECT_DIR,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    assert [row.split(" | ")[0] for row in rows[1:]] == [
+        "| in process",
+        "| Redis, shared core",
+        "| Redis, own core",
+    ]
+    assert rows[1].split(" | ")[2] == "1.00x (1.00x to 1.00x)"
