@@ -75,7 +75,8 @@ class ModerationWatch:
         seen: list[int] = []
         while True:
             try:
-                config = await get_config()
+                # On time: frames may use the snapshot while it reloads, the watch may not.
+                config = await get_config(wait=True)
                 if previous is None:
                     # What the first connection was checked against when it
                     # was accepted: the kicks in it were made before it joined.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import pytest
@@ -155,5 +156,52 @@ async def test_cache_reloads_after_ttl_and_shares_one_reload():
     now[0] = 1.9
     assert (await cache.get()).max_name_length == 1
     now[0] = 2.0
-    assert (await cache.get()).max_name_length == 2
+    # Expired: the reload starts, and the caller that started it may wait for it.
+    assert (await cache.get(wait=True)).max_name_length == 2
     assert loads == [0.0, 2.0]
+
+
+async def test_an_expired_snapshot_is_used_while_it_reloads():
+    """A frame never waits for the database once the process has a snapshot."""
+    now = [0.0]
+    release = threading.Event()
+    loads = []
+
+    def loader() -> ChatConfig:
+        if loads:
+            assert release.wait(10), "never released"
+        loads.append(now[0])
+        return ChatConfig(max_name_length=len(loads))
+
+    cache = ConfigCache(ttl=2.0, clock=lambda: now[0], loader=loader)
+    assert (await cache.get()).max_name_length == 1
+    now[0] = 2.5
+    # The reload is held in its thread: every caller still gets the snapshot at once.
+    stale = await asyncio.wait_for(asyncio.gather(*(cache.get() for _ in range(5))), 1.0)
+    assert {config.max_name_length for config in stale} == {1}
+    waiting = asyncio.ensure_future(cache.get(wait=True))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # the watch waits for the reload that is due
+    release.set()
+    assert (await waiting).max_name_length == 2
+    assert (await cache.get()).max_name_length == 2
+    assert loads == [0.0, 2.5]
+
+
+async def test_a_failed_reload_keeps_the_snapshot_and_is_tried_again(caplog):
+    now = [0.0]
+    failures = [RuntimeError("database gone")]
+
+    def loader() -> ChatConfig:
+        if now[0] and failures:
+            raise failures.pop()
+        return ChatConfig(max_name_length=int(now[0]) + 1)
+
+    cache = ConfigCache(ttl=2.0, clock=lambda: now[0], loader=loader)
+    await cache.get()
+    now[0] = 3.0
+    with pytest.raises(RuntimeError, match="database gone"):
+        await cache.get(wait=True)
+    assert "the chat settings could not be reloaded: database gone" in caplog.text
+    assert (await cache.get()).max_name_length == 1  # the snapshot it had, and a new try
+    assert (await cache.get(wait=True)).max_name_length == 4
