@@ -100,10 +100,18 @@ class Child:
             self.served.set()
 
     def terminate(self, signum: int, frame: FrameType | None) -> None:
-        """SIGTERM (more than one if the process manager signals the whole group)."""
-        if not self.stopping:
-            self.stopping = True
-            self.stop()
+        """SIGTERM (more than one if the process manager signals the whole group).
+
+        A second one runs this handler again inside the first, wherever the
+        first was, even halfway through handing the stop to the server's
+        loop (before its wake-up was written): waiting there would hold the
+        stop back until the wait ran out. So only the first one stops the
+        server and waits for it; the others return to it at once.
+        """
+        if self.stopping:
+            return
+        self.stopping = True
+        self.stop()
         if not self.served.wait(SERVER_STOP_SECONDS):
             logger.error("the server did not stop within %g s", SERVER_STOP_SECONDS)
             sys.exit(1)
