@@ -35,7 +35,7 @@ one (837 µs a claim at 2,500 members when it was a sorted set read back per
 claim). And a process keeps a copy of each large room's list that it has
 members in (chat.presence.listing), so that the claim sends only the bytes
 added since that copy, while the list has only grown (its epoch, which a
-leave changes, says so): a storm's join costs Redis and the wire the names
+leave drops, says so): a storm's join costs Redis and the wire the names
 that joined since the process's previous claim, not the whole room. The
 names in the list are JSON already, so it becomes the `joined` frame's array
 by turning newlines into commas, without being split into N strings and
