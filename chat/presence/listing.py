@@ -75,7 +75,7 @@ class MemberLists:
         data = piece.encode()
         copy = self._copies.get(room)
         if offset == 0:
-            names = _as_array(data)
+            names = as_array(data)
             if count > self.keep_above and epoch:
                 self._copies[room] = _Copy(epoch=epoch, size=len(data), json=names)
             elif not self._pending[room]:
@@ -120,7 +120,7 @@ def _take(counter: collections.Counter[str], room: str) -> None:
         del counter[room]
 
 
-def _as_array(stored: bytes) -> bytes:
+def as_array(stored: bytes) -> bytes:
     """The stored list ("\\n<json>\\n<json>\\n", or "") as a JSON array.
 
     The names in it are JSON already, so the array needs no decoding: JSON

@@ -97,7 +97,7 @@ from .base import (
     Release,
     diff_frame,
 )
-from .listing import MemberLists
+from .listing import MemberLists, as_array
 
 logger = logging.getLogger(__name__)
 
@@ -134,11 +134,6 @@ _MARKED_EVENTS = {"+": "join", "-": "leave"}
 
 def _entry(room: str, name: str, member: str) -> str:
     return f"{room}\t{name_key(name)}\t{member}"
-
-
-def _names_json(reply: str) -> str:
-    """The scripts' `members()` ("\\n<json>\\n<json>\\n", or "") as a JSON array."""
-    return "[" + reply[1:-1].replace("\n", ",") + "]"
 
 
 def _member_of(entry: str) -> str:
@@ -290,7 +285,7 @@ class RedisPresence:
                 room,
                 extra={"room": room},
             )
-            members_json = _names_json(await self.run(MEMBERS, room)).encode()
+            members_json = as_array((await self.run(MEMBERS, room)).encode())
         return Claim(
             members_json=members_json,
             count=int(count),
@@ -310,7 +305,7 @@ class RedisPresence:
         return Release(count=int(count), noted=bool(noted))
 
     async def members(self, *, room: str) -> list[str]:
-        return orjson.loads(_names_json(await self.run(MEMBERS, room)))
+        return orjson.loads(as_array((await self.run(MEMBERS, room)).encode()))
 
     async def counts(self) -> dict[str, int]:
         flat = await self._current().pipeline.execute("HGETALL", self.prefix + "counts")

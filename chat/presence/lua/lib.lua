@@ -28,11 +28,11 @@ end
 -- members: {epoch, offset, piece}, the piece being the list from `offset`
 -- on, which is 0 (all of it) unless the epoch is the same and the list still
 -- ends a name where the copy ended; or, for a small room of which the
--- process has no copy, the list alone (as members()). A list has an epoch while its room holds
--- more than `above` members (processes keep copies of those only,
--- chat/presence/listing.py): a number never used before, for any room, given
--- when the room first asks for one and dropped whenever the list is
--- rewritten, so that while it stays the same the list has only grown.
+-- process has no copy, the list alone (as members()). A list has an epoch
+-- while its room holds more than `above` members (processes keep copies of
+-- those only, chat/presence/listing.py): a number never used before, for
+-- any room, given when the room first asks for one and dropped whenever the
+-- list is rewritten, so that while it stays the same the list has only grown.
 local function listing(room, epoch, known, count, above)
   if count <= tonumber(above) and epoch == '' then return members(room) end
   local nkey, ekey = p .. 'names:' .. room, p .. 'names-epoch:' .. room
