@@ -434,7 +434,7 @@ async def run_group(
                                 turns=range(turn, turn + 1),
                                 phase=phases,
                             )
-                        gc.unfreeze()
+                            gc.unfreeze()
                         await column.close_room()
                 if last and not args.joins_only and not one_at_a_time:
                     # The generator's own collector would otherwise walk every

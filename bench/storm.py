@@ -35,7 +35,7 @@ from chat.testing.servers import migrate, server_env
 from .designs import DESIGNS
 from .limits import open_files_limit
 from .loadgen import Room
-from .run import SPARE_FILES
+from .run import SPARE_FILES, rotated
 from .servers import CONFIGS, MeasuredServer, manage, redis_server
 
 JOIN_TIMEOUT_SECONDS = 120.0
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         own = stack.enter_context(redis_server(cpus=args.other_cpus, log_dir=log_dir))[0]
         urls = {MODES[0]: None, MODES[1]: shared, MODES[2]: own}
         for turn in range(args.rounds):
-            for mode in MODES[turn % 3 :] + MODES[: turn % 3]:
+            for mode in rotated(list(MODES), turn):
                 mode_env = dict(env) if urls[mode] is None else {**env, "REDIS_URL": urls[mode]}
                 server = MeasuredServer(
                     CONFIGS["chat-uvicorn"], cpus=args.server_cpus, env=mode_env, log_dir=log_dir
