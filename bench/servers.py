@@ -31,6 +31,17 @@ def uvicorn_argv(app: str, port: int) -> list[str]:
     return [*argv[:-1], "--log-level", "warning", app]
 
 
+def stock_uvicorn_argv(app: str, port: int) -> list[str]:
+    """uvicorn_argv with uvicorn's own sans-I/O WebSocket protocol instead of chat.uvicorn_frames.
+
+    For reference (a), which is the tutorial's loop on a stock server, and
+    for the column that measures what the frame-writing protocol saves.
+    """
+    argv = uvicorn_argv(app, port)
+    at = argv.index("--ws") + 1
+    return [*argv[:at], "websockets-sansio", *argv[at + 1 :]]
+
+
 def daphne_argv(app: str, port: int) -> list[str]:
     """Daphne exactly as the README starts it, serving `app`."""
     return [*command("daphne", port)[:-1], app]
@@ -60,6 +71,7 @@ class ServerKind:
 
 SERVER_KINDS = {
     "uvicorn": ServerKind(uvicorn_argv, lambda argv: ["uvicorn", *argv[1:]]),
+    "uvicorn-stock": ServerKind(stock_uvicorn_argv, lambda argv: ["uvicorn", *argv[1:]]),
     "daphne": ServerKind(daphne_argv, lambda argv: ["daphne", *argv[1:]]),
     # granian runs the application in a worker process it spawns.
     "granian": ServerKind(granian_argv, None),
@@ -110,7 +122,7 @@ CONFIGS = {
             REFERENCE,
             "(a) tutorial: FastAPI, dict of sockets, uvicorn",
             "tutorial-fastapi",
-            "uvicorn",
+            "uvicorn-stock",
             "bench.references.tutorial_fastapi:app",
         ),
         ServerConfig(
@@ -132,6 +144,15 @@ CONFIGS = {
         ServerConfig("chat-daphne", "chat, Daphne", "chat", "daphne", "chatsite.asgi:application"),
         ServerConfig(
             "chat-uvicorn", "chat, uvicorn", "chat", "uvicorn", "chatsite.asgi:application"
+        ),
+        # The same build with every frame going through uvicorn's ASGI send
+        # (its stock protocol), for what chat.uvicorn_frames saves.
+        ServerConfig(
+            "chat-uvicorn-asgi",
+            "chat, uvicorn, stock WebSocket protocol",
+            "chat",
+            "uvicorn-stock",
+            "chatsite.asgi:application",
         ),
         ServerConfig(
             "chat-granian", "chat, granian", "chat", "granian", "chatsite.asgi:application"

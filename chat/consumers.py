@@ -13,6 +13,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 from channels.exceptions import StopConsumer
@@ -21,7 +22,7 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
-from . import drain, events, metrics, protocol
+from . import drain, events, frames, metrics, protocol
 from .conf import ChatConfig, get_config
 from .dispatch import LeanDispatchMixin
 from .i18n import scope_language, sentence
@@ -77,6 +78,8 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         self.seen = 0
         # The leave that the layer's overflow alarm started (`fell_behind`).
         self.falling: asyncio.Future[None] | None = None
+        # The server's write of an encoded frame ("chat.frames"), if it has one.
+        self.write_frame: Callable[[bytes], bool] | None = None
 
     async def __call__(self, scope, receive, send) -> None:
         """Run the consumer; a Redis outage closes it with a code the page retries."""
@@ -138,9 +141,14 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
             return
         self.watched = True
         watch.connection_opened(self.channel_layer)
-        on_overflow = getattr(getattr(self, "channel_receive", None), "on_overflow", None)
+        reader = getattr(self, "channel_receive", None)
+        on_overflow = getattr(reader, "on_overflow", None)
         if on_overflow is not None:
             on_overflow(self.fell_behind)
+        self.write_frame = self.scope.get("extensions", {}).get(frames.EXTENSION, {}).get("write")
+        relay_idle = getattr(reader, "relay_idle", None)
+        if self.write_frame is not None and relay_idle is not None:
+            relay_idle(self.relay_now)
 
     async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
         """Complete the handshake: from now on the connection is open (and counted)."""
@@ -473,6 +481,33 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
             await self.send_text(event["text"])
         elif offset is not None and event["ack"] is not None:
             await self.send_json(protocol.ack_frame(**event["ack"], offset=offset))
+
+    def relay_now(self, event: dict[str, Any]) -> bool:
+        """`chat_broadcast`, done inside the room's send while this consumer is between events.
+
+        The layer offers a group event here only while this connection's
+        reader waits with nothing queued (ChannelReader.relay_idle); the
+        server's "chat.frames" write (chat.uvicorn_frames) puts the room's
+        one encoded frame on the socket, which spares every member a task
+        wake-up and an ASGI send per message. True if the event is dealt
+        with (sent, or not this member's to get); False, and it is queued
+        and handled as usual: during a handler (a frame of its own may be
+        on its way), for its own message (acknowledged), for any other event,
+        or when the socket does not take the frame now.
+        """
+        if self.turn.busy or self.closing or event.get("type") != events.BROADCAST:
+            return False
+        offset = event.get("offset")
+        if offset is not None and offset <= self.seen:
+            return True
+        if event["sender"] == self.channel_name:
+            return False
+        if not self.write_frame(frames.text_frame(event["text"])):
+            return False
+        if offset is not None:
+            self.seen = offset
+        self.counts.delivered += 1
+        return True
 
     async def send_text(self, text: str) -> None:
         """Send a frame that is JSON text already, unless this connection is closing.

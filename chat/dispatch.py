@@ -32,7 +32,7 @@ Source = Callable[[], Event | Awaitable[Event]]
 Dispatch = Callable[[Event], Awaitable[None]]
 
 
-class _Turn:
+class Turn:
     """One handler at a time: a lock whose uncontended acquire needs no coroutine.
 
     asyncio.Lock makes two coroutines per event (`__aenter__`, `__aexit__`),
@@ -70,8 +70,13 @@ class _Turn:
         self.busy = False
 
 
-async def dispatch_from(sources: list[Source], dispatch: Dispatch) -> None:
+async def dispatch_from(
+    sources: list[Source], dispatch: Dispatch, turn: Turn | None = None
+) -> None:
     """Hand every event of every source to `dispatch`, one at a time, until one fails.
+
+    `turn` is busy while a handler runs: whoever holds it can tell whether
+    the consumer is between events (LeanDispatchMixin.turn).
 
     The first source is read in the calling task and every other one in a
     task of its own: a connection costs one task beside the server's own,
@@ -79,7 +84,8 @@ async def dispatch_from(sources: list[Source], dispatch: Dispatch) -> None:
     third more objects to create, track and collect, which a reconnect
     storm of thousands pays at once.
     """
-    turn = _Turn()
+    if turn is None:
+        turn = Turn()
 
     async def pump(source: Source) -> None:
         while True:
@@ -189,6 +195,8 @@ class LeanDispatchMixin:
         # down), the consumer can still accept and close with a reason.
         self.base_send = send
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        # Busy while a handler runs (`dispatch_from`).
+        self.turn = Turn()
         sources: list[Source] = [receive]
         if self.channel_layer is not None:
             self.channel_name = await self.channel_layer.new_channel()
@@ -196,7 +204,7 @@ class LeanDispatchMixin:
             sources.append(self.channel_receive)
         try:
             with contextlib.suppress(StopConsumer):
-                await dispatch_from(sources, self.dispatch)
+                await dispatch_from(sources, self.dispatch, self.turn)
         finally:
             await self.dispatch_ended()
 

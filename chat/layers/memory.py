@@ -86,6 +86,8 @@ class ChatChannelLayer(BaseChannelLayer):
         self._overflowing: set[str] = set()
         # channel -> what to call when it overflows (ChannelReader.on_overflow).
         self._alarms: dict[str, Callable[[], None]] = {}
+        # channel -> what takes its events while its reader waits idle (ChannelReader.relay_idle).
+        self._relays: dict[str, Callable[[dict[str, Any]], bool]] = {}
         # group -> its recovery window (chat.recovery.window).
         self._windows = Windows()
 
@@ -137,11 +139,22 @@ class ChatChannelLayer(BaseChannelLayer):
         return ChannelReader(self, channel)
 
     def _deliver(self, channel: str, message: dict[str, Any]) -> bool:
-        """Hand the event to a waiting receiver or queue it; False if the channel is full."""
-        waiter = self._waiters.pop(channel, None)
+        """Hand the event to a waiting receiver or queue it; False if the channel is full.
+
+        A receiver that waits with nothing queued, and has a relay, is
+        offered the event first (ChannelReader.relay_idle): if the relay
+        takes it, the receiver goes on waiting.
+        """
+        waiter = self._waiters.get(channel)
         if waiter is not None and not waiter.done():
+            relay = self._relays.get(channel)
+            if relay is not None and relay(message):
+                return True
+            del self._waiters[channel]
             waiter.set_result(message)
             return True
+        if waiter is not None:
+            del self._waiters[channel]
         queue = self._queues.get(channel)
         if queue is None:
             self._queues[channel] = deque((message,))
@@ -266,6 +279,7 @@ class ChatChannelLayer(BaseChannelLayer):
         self._groups.clear()
         self._overflowing.clear()
         self._alarms.clear()
+        self._relays.clear()
         self._windows = Windows()
 
     async def close(self) -> None:
@@ -315,12 +329,25 @@ class ChannelReader:
         """
         self._layer._alarms[self._channel] = alarm
 
+    def relay_idle(self, relay: Callable[[dict[str, Any]], bool]) -> None:
+        """Offer each event to `relay(event)` first while the reader waits with nothing queued.
+
+        From inside the send that delivers it (a room's `group_send` calls
+        it once per member): `relay` returns True if it dealt with the event
+        there and then, and the reader goes on waiting; False, and the event
+        is handed to the reader as usual. An event is offered only while the
+        reader is idle, never with events queued before it, so the reader
+        sees what is left in order. `relay` must not block or raise.
+        """
+        self._layer._relays[self._channel] = relay
+
     def close(self) -> None:
-        """Forget the channel's queued events, waiting future and alarm."""
+        """Forget the channel's queued events, waiting future, alarm and relay."""
         layer, channel = self._layer, self._channel
         layer._queues.pop(channel, None)
         layer._overflowing.discard(channel)
         layer._alarms.pop(channel, None)
+        layer._relays.pop(channel, None)
         waiter = layer._waiters.pop(channel, None)
         if waiter is not None:
             waiter.cancel()

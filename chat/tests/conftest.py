@@ -121,8 +121,12 @@ async def connect(transactional_db) -> AsyncIterator[ClientFactory]:
         path: str = "/websocket/ws_chat",
         headers: list | None = None,
         client: tuple[str, int] | None = None,
+        extensions: dict[str, Any] | None = None,
     ) -> Client:
         communicator = WebsocketCommunicator(application, path, headers=headers or [])
+        if extensions is not None:
+            # What a server offers beyond ASGI (chat.uvicorn_frames's "chat.frames").
+            communicator.scope["extensions"] = extensions
         if client is not None:
             # The peer address a server puts in the scope (the communicator gives none).
             communicator.scope["client"] = list(client)

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from channels.exceptions import StopConsumer
 
-from chat.dispatch import _Turn, channel_receiver, dispatch_from
+from chat.dispatch import Turn, channel_receiver, dispatch_from
 
 
 def source_of(events: list[dict]):
@@ -132,7 +132,7 @@ async def test_a_channel_is_read_through_the_layers_receiver_when_it_declares_on
 
 
 async def test_a_turn_handed_to_a_waiter_cancelled_meanwhile_passes_on():
-    turn = _Turn()
+    turn = Turn()
     turn.busy = True
     first = asyncio.ensure_future(turn.wait())
     second = asyncio.ensure_future(turn.wait())

@@ -1,0 +1,154 @@
+"""chat.uvicorn_frames on a real uvicorn server, socket and client, in this process.
+
+A small ASGI application stands in for the chat: what matters here is what
+the protocol offers in the scope and what its write does to the socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import uvicorn
+from websockets.asyncio.client import connect
+from websockets.client import ClientProtocol
+from websockets.frames import Close, Frame, Opcode
+from websockets.uri import parse_uri
+
+from chat import frames
+from chat.testing.servers import HOST, free_port
+from chat.uvicorn_frames import FrameWritingProtocol
+
+App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+Write = Callable[[bytes], bool]
+
+
+@contextlib.asynccontextmanager
+async def serving(app: App, **options: Any) -> AsyncIterator[str]:
+    """uvicorn serving `app` with FrameWritingProtocol on a free loopback port; its URL."""
+    port = free_port()
+    config = uvicorn.Config(
+        app,
+        host=HOST,
+        port=port,
+        ws=FrameWritingProtocol,
+        lifespan="off",
+        log_level="warning",
+        **options,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        yield f"ws://{HOST}:{port}/"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+class Accepting:
+    """An application that accepts, hands its write over and waits for the client to go."""
+
+    def __init__(self) -> None:
+        self.writes: asyncio.Queue[Write | None] = asyncio.Queue()
+        self.gone = asyncio.Event()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        await self.writes.put(scope["extensions"].get(frames.EXTENSION, {}).get("write"))
+        await send({"type": "websocket.send", "text": "by ASGI"})
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+        self.gone.set()
+
+
+async def test_a_written_frame_reaches_the_client_between_asgi_sends():
+    app = Accepting()
+    async with serving(app) as url, connect(url, compression=None) as client:
+        write = await app.writes.get()
+        assert write is not None
+        assert await client.recv() == "by ASGI"
+        assert write(frames.text_frame("written")) is True
+        assert write(frames.text_frame("é" * 40_000)) is True
+        assert await client.recv() == "written"
+        assert await client.recv() == "é" * 40_000
+
+
+async def test_a_connection_with_permessage_deflate_is_offered_no_write():
+    app = Accepting()
+    async with serving(app) as url, connect(url) as client:
+        assert client.protocol.extensions, "the client negotiated permessage-deflate"
+        assert await app.writes.get() is None
+        assert await client.recv() == "by ASGI"
+
+
+async def test_no_write_once_the_client_has_gone():
+    app = Accepting()
+    async with serving(app) as url:
+        async with connect(url, compression=None) as client:
+            write = await app.writes.get()
+            assert await client.recv() == "by ASGI"
+        await asyncio.wait_for(app.gone.wait(), 10)
+        assert write is not None and write(frames.text_frame("late")) is False
+
+
+async def test_no_write_past_the_high_water_mark_of_a_client_that_stopped_reading():
+    app = Accepting()
+    async with serving(app) as url, connect(url, compression=None, max_size=None) as client:
+        write = await app.writes.get()
+        assert write is not None
+        frame = frames.text_frame("x" * 65_536)
+        # The client reads nothing: kernel buffers, then the transport's, fill up.
+        taken = 0
+        while write(frame):
+            taken += 1
+            assert taken < 2_000, "64 KiB frames kept being taken: the buffer has no bound"
+        assert taken > 0
+        # Reading drains it: the frames taken arrive whole, then writes are taken again.
+        assert await client.recv() == "by ASGI"
+        for _ in range(taken):
+            assert len(await client.recv()) == 65_536
+        assert write(frames.text_frame("again")) is True
+        assert await client.recv() == "again"
+
+
+async def test_an_oversized_frame_gets_1009_and_the_rest_of_it_no_reset():
+    """The client is still sending a 70 KB frame when the server refuses it."""
+    app = Accepting()
+    async with serving(app, ws_max_size=65_536) as url:
+        reader, writer = await asyncio.open_connection(HOST, int(url.split(":")[2].strip("/")))
+        client = ClientProtocol(parse_uri(url), max_size=None)
+        client.send_request(client.connect())
+        writer.write(b"".join(client.data_to_send()))
+        while client.handshake_exc is None and client.state.name == "CONNECTING":
+            client.receive_data(await reader.read(65_536))
+        assert client.handshake_exc is None
+        size, mask = 70_000, b"\x01\x02\x03\x04"
+        # A masked text frame's header, then its first kilobyte only.
+        writer.write(b"\x81\xff" + size.to_bytes(8, "big") + mask + b"x" * 1_000)
+        closes = []
+        while not closes:
+            data = await asyncio.wait_for(reader.read(65_536), 10)
+            assert data, "the socket closed before the close frame came"
+            client.receive_data(data)
+            closes = [
+                event
+                for event in client.events_received()
+                if isinstance(event, Frame) and event.opcode is Opcode.CLOSE
+            ]
+        assert Close.parse(closes[0].data).code == 1009
+        # The server has answered: the rest of the frame is read and discarded, not reset.
+        writer.write(b"x" * (size - 1_000))
+        await writer.drain()
+        writer.write_eof()
+        # The server's side ends with its FIN (b""): a reset would raise here.
+        while await asyncio.wait_for(reader.read(65_536), 10):
+            pass
+        writer.close()
+        await app.gone.wait()

@@ -1,0 +1,97 @@
+"""uvicorn's sans-I/O WebSocket protocol, taking a room's frames already encoded.
+
+For every member of a room, every message would otherwise cost an ASGI
+send: a coroutine that waits on the socket's writable event, frames the
+text again in Python (websockets' `Frame` and its serialisation) and writes
+it. The frame is the same bytes for every member (chat.frames), so this
+protocol offers the application the ASGI scope extension "chat.frames", a
+`write(frame) -> bool` that puts an encoded frame on the socket at once, or
+returns False when it cannot: the handshake is not complete, the close has
+begun or the socket is gone, the connection negotiated an extension
+(permessage-deflate frames differ per connection), or the transport's
+buffer is over its high-water mark, where the ASGI send would wait. The
+caller then sends the ordinary way, which waits or fails as it always has;
+nothing else about the connection changes (limits, pings, closes).
+
+One other difference from uvicorn's: a frame it refuses (over
+`--ws-max-size`: 1009; malformed: 1002) is answered with the close frame
+and a half-close, and what the client still sends is read and discarded
+until it closes too (or `close_timeout` passes), as websockets' own server
+does (RFC 6455, 7.1.7). uvicorn closes the socket at once instead, and a
+client still sending the rest of a 70 KB frame gets a TCP reset, which
+throws away the unread close frame: it saw 1006, not 1009. Without
+compression (below, and the README) an oversized frame is 70 KB on the
+wire, where deflate used to shrink a test's repeated text to a few bytes.
+
+Run it with `uvicorn --ws chat.uvicorn_frames:FrameWritingProtocol`
+(README, "Production"); docs/performance.md has what it saves.
+"""
+
+from __future__ import annotations
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
+
+from .frames import EXTENSION
+
+
+class FrameWritingProtocol(WebSocketsSansIOProtocol):
+    """WebSocketsSansIOProtocol with "chat.frames" in the scope of every connection without
+    an extension."""
+
+    # Whether the transport's buffer is over its high-water mark: the
+    # `writable` event's state, read here without a method call per frame.
+    paused = False
+
+    async def run_asgi(self) -> None:
+        # The handshake's extensions are negotiated by now (handle_connect).
+        if not self.conn.extensions:
+            self.scope["extensions"][EXTENSION] = {"write": self.write_frame}
+        await super().run_asgi()
+
+    def pause_writing(self) -> None:
+        self.paused = True
+        super().pause_writing()
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        super().resume_writing()
+
+    def data_received(self, data: bytes) -> None:
+        if self.close_sent and self.conn.parser_exc is not None:
+            # Refused already: websockets' parser discards what follows.
+            self.conn.receive_data(data)
+            return
+        super().data_received(data)
+
+    def handle_parser_exception(self) -> None:
+        """uvicorn's, with a half-close and reading on in place of the close."""
+        close = self.conn.close_sent
+        assert close is not None
+        self.queue.put_nowait(
+            {"type": "websocket.disconnect", "code": close.code, "reason": close.reason}
+        )
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+        if self.close_timer is None:
+            # The client's EOF ends it sooner (asyncio closes the transport).
+            self.close_timer = self.loop.call_later(self.close_timeout, self.transport.close)
+
+    def write_frame(self, frame: bytes) -> bool:
+        """Write a whole encoded frame now, where the ASGI send would without waiting."""
+        if (
+            self.paused
+            or self.close_sent
+            or self.disconnected
+            or not self.handshake_complete
+            or self.initial_response is not None
+            or self.conn.state is not State.OPEN
+        ):
+            return False
+        self.transport.write(frame)
+        return True
