@@ -135,3 +135,13 @@ def test_bench_storm_joins_in_process_and_on_redis_on_a_shared_and_an_own_core()
         "| Redis, own core",
     ]
     assert rows[1].split(" | ")[2] == "1.00x (1.00x to 1.00x)"
+
+
+def test_bench_deflate_finds_the_production_command_declining_what_browsers_offer():
+    from bench.deflate import compress_seconds, rss_per_connection
+
+    _, accepted = rss_per_connection(accept_deflate=False, members=4)
+    assert accepted is False
+    kib, accepted = rss_per_connection(accept_deflate=True, members=4)
+    assert accepted is True and kib > 0
+    assert compress_seconds(count=10) > 0
