@@ -487,8 +487,8 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
 
         The layer offers a group event here only while this connection's
         reader waits with nothing queued (ChannelReader.relay_idle); the
-        server's "chat.frames" write (chat.uvicorn_frames) puts the room's
-        one encoded frame on the socket, which spares every member a task
+        server's "chat.frames" write (chat.uvicorn_frames) takes the room's
+        one encoded frame for the socket, which spares every member a task
         wake-up and an ASGI send per message. True if the event is dealt
         with (sent, or not this member's to get); False, and it is queued
         and handled as usual: during a handler (a frame of its own may be

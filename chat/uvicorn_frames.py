@@ -5,13 +5,20 @@ send: a coroutine that waits on the socket's writable event, frames the
 text again in Python (websockets' `Frame` and its serialisation) and writes
 it. The frame is the same bytes for every member (chat.frames), so this
 protocol offers the application the ASGI scope extension "chat.frames", a
-`write(frame) -> bool` that puts an encoded frame on the socket at once, or
+`write(frame) -> bool` that takes an encoded frame for the socket, or
 returns False when it cannot: the handshake is not complete, the close has
-begun or the socket is gone, the connection negotiated an extension
-(permessage-deflate frames differ per connection), or the transport's
-buffer is over its high-water mark, where the ASGI send would wait. The
-caller then sends the ordinary way, which waits or fails as it always has;
-nothing else about the connection changes (limits, pings, closes).
+begun or the socket is gone, or the transport's buffer is over its
+high-water mark, where the ASGI send would wait. The caller then sends the
+ordinary way, which waits or fails as it always has. A connection that
+negotiated an extension (permessage-deflate: its frames differ per
+connection) is not offered the write at all.
+
+The frames a member is given in one turn of the event loop (in a busy
+room, the fan-outs of several messages) go out together at the end of the
+turn, in one system call instead of one each (`BatchedTransport`). Every
+other write to the socket (an ASGI send, a close frame, a ping) and its
+close write them first, so the socket sees every frame in the order it
+was given.
 
 One other difference from uvicorn's: a frame it refuses (over
 `--ws-max-size`: 1009; malformed: 1002) is answered with the close frame
@@ -20,8 +27,8 @@ until it closes too (or `close_timeout` passes), as websockets' own server
 does (RFC 6455, 7.1.7). uvicorn closes the socket at once instead, and a
 client still sending the rest of a 70 KB frame gets a TCP reset, which
 throws away the unread close frame: it saw 1006, not 1009. Without
-compression (below, and the README) an oversized frame is 70 KB on the
-wire, where deflate used to shrink a test's repeated text to a few bytes.
+compression (the README declines it) an oversized frame is 70 KB on the
+wire.
 
 Run it with `uvicorn --ws chat.uvicorn_frames:FrameWritingProtocol`
 (README, "Production"); docs/performance.md has what it saves.
@@ -29,10 +36,72 @@ Run it with `uvicorn --ws chat.uvicorn_frames:FrameWritingProtocol`
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 
 from .frames import EXTENSION
+
+# Held frames are written at once when they reach this many bytes, so that
+# the transport's own high-water mark (and the pause it signals) still applies.
+FLUSH_BYTES = 64 * 1024
+
+
+class BatchedTransport:
+    """A connection's transport, holding `hold(frame)`'s frames until the end of the turn.
+
+    Everything else is the transport's own: a `write` (uvicorn's ASGI sends,
+    close frames, pings), `write_eof` and `close` first write what is held.
+    """
+
+    __slots__ = ("_held", "_loop", "_size", "transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self.transport = transport
+        self._loop = loop
+        self._held: list[bytes] = []
+        self._size = 0
+
+    def hold(self, frame: bytes) -> None:
+        """Write `frame` at the end of this turn of the loop, after what is held already."""
+        if not self._held:
+            self._loop.call_soon(self.flush)
+        self._held.append(frame)
+        self._size += len(frame)
+        if self._size >= FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is held, in one call; nothing once the transport is closing."""
+        if not self._held:
+            return
+        held = self._held
+        data = held[0] if len(held) == 1 else b"".join(held)
+        held.clear()
+        self._size = 0
+        if not self.transport.is_closing():
+            self.transport.write(data)
+
+    def write(self, data: bytes) -> None:
+        self.flush()
+        self.transport.write(data)
+
+    def write_eof(self) -> None:
+        self.flush()
+        self.transport.write_eof()
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def abort(self) -> None:
+        self._held.clear()
+        self.transport.abort()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
 
 
 class FrameWritingProtocol(WebSocketsSansIOProtocol):
@@ -42,6 +111,10 @@ class FrameWritingProtocol(WebSocketsSansIOProtocol):
     # Whether the transport's buffer is over its high-water mark: the
     # `writable` event's state, read here without a method call per frame.
     paused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.transport = BatchedTransport(self.transport, self.loop)  # type: ignore[assignment]
 
     async def run_asgi(self) -> None:
         # The handshake's extensions are negotiated by now (handle_connect).
@@ -93,5 +166,5 @@ class FrameWritingProtocol(WebSocketsSansIOProtocol):
             or self.conn.state is not State.OPEN
         ):
             return False
-        self.transport.write(frame)
+        self.transport.hold(frame)  # type: ignore[attr-defined]
         return True

@@ -152,3 +152,34 @@ async def test_an_oversized_frame_gets_1009_and_the_rest_of_it_no_reset():
             pass
         writer.close()
         await app.gone.wait()
+
+
+class Interleaving:
+    """Writes frames, sends the ASGI way between them and closes, all in one turn of the loop."""
+
+    def __init__(self) -> None:
+        self.done = asyncio.Event()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        write = scope["extensions"][frames.EXTENSION]["write"]
+        assert write(frames.text_frame("1")) and write(frames.text_frame("2"))
+        await send({"type": "websocket.send", "text": "3"})
+        assert write(frames.text_frame("4"))
+        # Bigger than a write's batch: what is held goes out first, then this.
+        assert write(frames.text_frame("5" * 70_000)) and write(frames.text_frame("6"))
+        await send({"type": "websocket.close", "code": 4000})
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+        self.done.set()
+
+
+async def test_written_frames_keep_their_place_among_asgi_sends_and_the_close():
+    app = Interleaving()
+    async with serving(app) as url, connect(url, compression=None, max_size=None) as client:
+        heard = [await client.recv() for _ in range(6)]
+        assert heard == ["1", "2", "3", "4", "5" * 70_000, "6"]
+        await client.wait_closed()
+        assert client.close_code == 4000
+        await asyncio.wait_for(app.done.wait(), 10)
