@@ -23,6 +23,10 @@ word. This layer keeps the same interface with different costs:
   a send to a client that stopped reading would otherwise never reach the
   `layer.overflow` event. Such a channel's queue is emptied down to that
   event, since its consumer closes instead of sending what was queued;
+- a consumer may also take a group event inside the send itself while its
+  reader waits with nothing queued (`ChannelReader.relay_idle`): under
+  chat.uvicorn_frames it hands the room's encoded frame to its socket
+  there, with no wake-up and no ASGI send;
 - nothing expires: members leave groups through `group_discard`, which the
   consumer always calls when it ends, a channel's queue is bounded by its
   capacity, and a closed reader takes its channel's queue with it.
