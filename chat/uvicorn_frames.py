@@ -156,7 +156,8 @@ class FrameWritingProtocol(WebSocketsSansIOProtocol):
             self.close_timer = self.loop.call_later(self.close_timeout, self.transport.close)
 
     def write_frame(self, frame: bytes) -> bool:
-        """Write a whole encoded frame now, where the ASGI send would without waiting."""
+        """Take a whole encoded frame for the socket (written at the end of this turn of the
+        loop) where the ASGI send would write it without waiting; False where it would not."""
         if (
             self.paused
             or self.close_sent
