@@ -13,12 +13,12 @@ from typing import Any
 
 import uvicorn
 from websockets.asyncio.client import connect
-from websockets.client import ClientProtocol
-from websockets.frames import Close, Frame, Opcode
-from websockets.uri import parse_uri
+from websockets.frames import Close, Opcode
 
 from chat import frames
+from chat.testing import wsframes
 from chat.testing.servers import HOST, free_port
+from chat.testing.wsclient import RawClient
 from chat.uvicorn_frames import FrameWritingProtocol
 
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -122,35 +122,21 @@ async def test_an_oversized_frame_gets_1009_and_the_rest_of_it_no_reset():
     """The client is still sending a 70 KB frame when the server refuses it."""
     app = Accepting()
     async with serving(app, ws_max_size=65_536) as url:
-        reader, writer = await asyncio.open_connection(HOST, int(url.split(":")[2].strip("/")))
-        client = ClientProtocol(parse_uri(url), max_size=None)
-        client.send_request(client.connect())
-        writer.write(b"".join(client.data_to_send()))
-        while client.handshake_exc is None and client.state.name == "CONNECTING":
-            client.receive_data(await reader.read(65_536))
-        assert client.handshake_exc is None
-        size, mask = 70_000, b"\x01\x02\x03\x04"
-        # A masked text frame's header, then its first kilobyte only.
-        writer.write(b"\x81\xff" + size.to_bytes(8, "big") + mask + b"x" * 1_000)
-        closes = []
-        while not closes:
-            data = await asyncio.wait_for(reader.read(65_536), 10)
-            assert data, "the socket closed before the close frame came"
-            client.receive_data(data)
-            closes = [
-                event
-                for event in client.events_received()
-                if isinstance(event, Frame) and event.opcode is Opcode.CLOSE
-            ]
-        assert Close.parse(closes[0].data).code == 1009
+        client = await RawClient.connect(url)
+        assert (await client.frame()).data == b"by ASGI"
+        oversized = wsframes.text("x" * 70_000)
+        # The frame's 14-byte header and its first kilobyte only.
+        client.write(oversized[:1_014])
+        closing = await client.frame()
+        assert closing.opcode is Opcode.CLOSE and Close.parse(closing.data).code == 1009
         # The server has answered: the rest of the frame is read and discarded, not reset.
-        writer.write(b"x" * (size - 1_000))
-        await writer.drain()
-        writer.write_eof()
+        client.write(oversized[1_014:])
+        await client.writer.drain()
+        client.writer.write_eof()
         # The server's side ends with its FIN (b""): a reset would raise here.
-        while await asyncio.wait_for(reader.read(65_536), 10):
+        while await asyncio.wait_for(client.reader.read(65_536), 10):
             pass
-        writer.close()
+        await client.aclose()
         await app.gone.wait()
 
 
