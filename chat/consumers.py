@@ -76,6 +76,11 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         # claim to (before its join): a numbered event at or below it is
         # not delivered again (the hand-over from a replay to live frames).
         self.seen = 0
+        # The registry's serial that this member's `joined` list is as of: a
+        # join or leave numbered at or below it is in the list already and is
+        # not told again (its publish was still on its way, from this
+        # process or another, when this member joined).
+        self.listed = 0
         # The leave that the layer's overflow alarm started (`fell_behind`).
         self.falling: asyncio.Future[None] | None = None
         # The server's write of an encoded frame ("chat.frames"), if it has one.
@@ -272,6 +277,7 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
                 await self.withdraw(name, claim)
                 raise
         self.name = name
+        self.listed = claim.serial
         self.counts.joined(self.room)
         # In the group before reading the room's position: every message
         # after it is then either in the replay or queued for this member,
@@ -295,9 +301,15 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
             # The same member, back: the room heard no leave, so it hears no join.
             await self.channel_layer.send(claim.replaced, {"type": events.REPLACED})
         else:
-            # The others first: whoever joins once this member has `joined` has
-            # it in the members list already and must not hear its join again.
-            await self.announce(event="join", name=name, count=claim.count, noted=claim.noted)
+            # Numbered: whoever claims a name after this member has it in its
+            # members list already and drops the join, however late it comes.
+            await self.announce(
+                event="join",
+                name=name,
+                count=claim.count,
+                noted=claim.noted,
+                serial=claim.serial,
+            )
         # A recovered rejoin keeps the first join's offset: never anything from before it.
         first = token.first if token is not None and recovered else history.top
         resume_token = ResumeToken(
@@ -369,8 +381,13 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         """
         released = await self.presence.release(room=self.room, name=name, member=self.channel_name)
         if claim.noted and released is not None:
-            count, noted = released.count, released.noted
-            await self.announce(event="leave", name=name, count=count, noted=noted)
+            await self.announce(
+                event="leave",
+                name=name,
+                count=released.count,
+                noted=released.noted,
+                serial=released.serial,
+            )
 
     def check_can_say(self, message: str, config: ChatConfig, *, client_id: str | None) -> None:
         """Check a chat message's text, the room's slow mode, then take a rate-limit token."""
@@ -434,7 +451,11 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
             if released is not None:
                 await self.announce(
-                    event="leave", name=name, count=released.count, noted=released.noted
+                    event="leave",
+                    name=name,
+                    count=released.count,
+                    noted=released.noted,
+                    serial=released.serial,
                 )
         except REDIS_ERRORS as error:
             # The entry is no longer refreshed, so it expires and another
@@ -448,8 +469,10 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
                 extra={"room": self.room, "channel": self.channel_name},
             )
 
-    async def announce(self, *, event: str, name: str, count: int, noted: bool) -> None:
-        """Tell the others of this member's join or leave."""
+    async def announce(
+        self, *, event: str, name: str, count: int, noted: bool, serial: int
+    ) -> None:
+        """Tell the others of this member's join or leave, numbered `serial` by the registry."""
         await announce(
             feed=self.presence.feed,
             layer=self.channel_layer,
@@ -458,6 +481,7 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
             name=name,
             count=count,
             noted=noted,
+            serial=serial,
             sender=self.channel_name,
         )
 
@@ -470,13 +494,17 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
 
         A chat message comes numbered (`offset`): one this member was given
         in a replay, or that is from before its join, is not given again;
-        its own comes back to be acknowledged.
+        its own comes back to be acknowledged. A join or leave comes with the
+        registry's `serial`: one already in this member's `joined` list is
+        not told again.
         """
         offset = event.get("offset")
         if offset is not None:
             if offset <= self.seen:
                 return
             self.seen = offset
+        elif event.get("serial", math.inf) <= self.listed:
+            return
         if event["sender"] != self.channel_name:
             await self.send_text(event["text"])
         elif offset is not None and event["ack"] is not None:
@@ -498,7 +526,10 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         if self.turn.busy or self.closing or event.get("type") != events.BROADCAST:
             return False
         offset = event.get("offset")
-        if offset is not None and offset <= self.seen:
+        if offset is not None:
+            if offset <= self.seen:
+                return True
+        elif event.get("serial", math.inf) <= self.listed:
             return True
         if event["sender"] == self.channel_name:
             return False

@@ -17,6 +17,9 @@ from . import protocol
 # An already encoded frame for every member of a group except its sender
 # (`sender` is a channel name, or "" for nobody): encoded once, not per member.
 BROADCAST = "chat.broadcast"
+# A join or leave is a BROADCAST with "serial", the registry's number for it
+# (chat.presence.base.Release): a member whose `joined` list is as of a later
+# serial has it in the list already and drops it.
 # A room's chat message is a BROADCAST too, sent with the layer's
 # `group_send_numbered` ("history" extension): the layer adds `offset` to the
 # event and to its frame, and gives it to the sender as well, with "ack"
@@ -45,6 +48,11 @@ UNAVAILABLE = "layer.unavailable"
 def room_event(frame: dict[str, Any], *, sender: str = "") -> dict[str, Any]:
     """The BROADCAST event carrying `frame` to a room's members, but `sender`."""
     return {"type": BROADCAST, "sender": sender, "text": protocol.encode(frame)}
+
+
+def presence_event(frame: dict[str, Any], *, sender: str, serial: int) -> dict[str, Any]:
+    """The BROADCAST event of a join or leave, numbered `serial` by the registry."""
+    return {"type": BROADCAST, "sender": sender, "text": protocol.encode(frame), "serial": serial}
 
 
 def message_event(

@@ -48,6 +48,9 @@ class Claim:
     # A take-over (`claim(takeover=...)`): the member that held the name,
     # which now belongs to the claimant; the room's count and list are unchanged.
     replaced: str | None = None
+    # The registry's serial of this join (of a take-over: the latest serial,
+    # since nobody joins): the list is the room as of it (see `Release.serial`).
+    serial: int = 0
 
     @property
     def won(self) -> bool:
@@ -65,6 +68,11 @@ class Release:
 
     count: int
     noted: bool = False
+    # The registry numbers every join and leave, in the order it made them,
+    # with one counter for all rooms. A join or leave numbered at or below a
+    # member's claim is in its `joined` list already: announced late (its
+    # publish still on the way when the member joined), it is not told again.
+    serial: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +96,8 @@ class Expired:
     count: int
     # Whether its leave went into the room's next diff (chat.presence.redis).
     noted: bool = False
+    # The leave's serial (see `Release.serial`).
+    serial: int = 0
 
 
 # Sends one frame to every member of a room.

@@ -38,6 +38,7 @@ async def announce_expired(expired: Sequence[Expired], *, feed: Feed) -> None:
             name=gone.name,
             count=gone.count,
             noted=gone.noted,
+            serial=gone.serial,
         )
 
 

@@ -164,6 +164,8 @@ class LocalPresence:
         # Named as RedisPresence's options, so that one CHAT_PRESENCE OPTIONS
         # (or one contract test) suits either backend.
         self._rooms: dict[str, _LocalRoom] = {}
+        # The serial of the latest join or leave, of any room (Release.serial).
+        self._serial = 0
         self.feed = PresenceFeed(threshold=coalesce_above, interval=diff_interval)
 
     async def claim(
@@ -183,14 +185,18 @@ class LocalPresence:
         if takeover is not None and entry.holds(key, name, takeover):
             entry.hand_over(key, member, address)
             return Claim(
-                members_json=entry.members_json(), count=len(entry.names), replaced=takeover
+                members_json=entry.members_json(),
+                count=len(entry.names),
+                replaced=takeover,
+                serial=self._serial,
             )
         if entry.taken(key, skeleton):
             return Claim(members_json=None)
         if limit and len(entry.holders) >= limit:
             return Claim(members_json=None, full=True)
         entry.add(key, skeleton, name, member, address)
-        return Claim(members_json=entry.members_json(), count=len(entry.names))
+        self._serial += 1
+        return Claim(members_json=entry.members_json(), count=len(entry.names), serial=self._serial)
 
     async def release(self, *, room: str, name: str, member: str) -> Release | None:
         entry = self._rooms.get(room)
@@ -200,7 +206,8 @@ class LocalPresence:
         entry.remove(key)
         if not entry.holders:
             del self._rooms[room]
-        return Release(count=len(entry.holders))
+        self._serial += 1
+        return Release(count=len(entry.holders), serial=self._serial)
 
     async def members(self, *, room: str) -> list[str]:
         entry = self._rooms.get(room)

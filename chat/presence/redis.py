@@ -273,7 +273,7 @@ class RedisPresence:
             lists.refused(room)
             return Claim(members_json=None, full=reply == "full")
         state.held.add(_entry(room, name, member))
-        count, names, noted, *replaced = reply
+        count, names, noted, serial, *replaced = reply
         # The whole list of a small room, or a piece of a large one's (lua/lib.lua, listing).
         epoch, offset, piece = ("", 0, names) if isinstance(names, str) else names
         members_json = lists.claimed(
@@ -291,6 +291,7 @@ class RedisPresence:
             count=int(count),
             noted=bool(noted),
             replaced=replaced[0] if replaced else None,
+            serial=int(serial),
         )
 
     async def release(self, *, room: str, name: str, member: str) -> Release | None:
@@ -301,8 +302,8 @@ class RedisPresence:
         reply = await self.run(RELEASE, room, name_key(name), member, *self._diff_args)
         if reply is None:
             return None
-        count, noted = reply
-        return Release(count=int(count), noted=bool(noted))
+        count, noted, serial = reply
+        return Release(count=int(count), noted=bool(noted), serial=int(serial))
 
     async def members(self, *, room: str) -> list[str]:
         return orjson.loads(as_array((await self.run(MEMBERS, room)).encode()))
@@ -352,8 +353,9 @@ class RedisPresence:
                     member=flat[i + 2],
                     count=int(flat[i + 3]),
                     noted=bool(flat[i + 4]),
+                    serial=int(flat[i + 5]),
                 )
-                for i in range(0, len(flat), 5)
+                for i in range(0, len(flat), 6)
             ]
             expired += batch
             if len(batch) < BATCH:

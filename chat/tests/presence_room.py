@@ -10,7 +10,7 @@ import orjson
 
 from chat.layers.memory import ChatChannelLayer
 from chat.presence.announce import announce
-from chat.presence.base import Presence
+from chat.presence.base import Claim, Presence, Release
 from chat.rooms import group_name
 
 # How long a frame that must arrive may take.
@@ -58,15 +58,15 @@ class Room:
         """`name` claims its place through `registry`, and the room is told."""
         claim = await registry.claim(room=self.name, name=name, member=name)
         assert claim.won, f"{name} is taken"
-        await self._announce(registry, "join", name, claim.count, claim.noted)
+        await self._announce(registry, "join", name, claim)
 
     async def leave(self, registry: Presence, name: str) -> None:
         released = await registry.release(room=self.name, name=name, member=name)
         assert released is not None, f"{name} was not in the room"
-        await self._announce(registry, "leave", name, released.count, released.noted)
+        await self._announce(registry, "leave", name, released)
 
     async def _announce(
-        self, registry: Presence, event: str, name: str, count: int, noted: bool
+        self, registry: Presence, event: str, name: str, outcome: Claim | Release
     ) -> None:
         await announce(
             feed=registry.feed,
@@ -74,8 +74,9 @@ class Room:
             room=self.name,
             event=event,
             name=name,
-            count=count,
-            noted=noted,
+            count=outcome.count,
+            noted=outcome.noted,
+            serial=outcome.serial,
         )
 
     async def next(self, timeout: float = DEADLINE) -> dict[str, Any]:

@@ -6,49 +6,18 @@ sink that parses what it is given with websockets' own client protocol.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from websockets.client import ClientProtocol
-from websockets.frames import Frame, Opcode
-from websockets.protocol import State
-from websockets.uri import parse_uri
+from websockets.frames import Opcode
 
 from chat import frames
 
+from .frame_sink import Sink, parsed
+
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def parsed(data: bytes) -> list[Frame]:
-    """The frames in `data`, as a websockets client reads them off its socket."""
-    client = ClientProtocol(parse_uri("ws://127.0.0.1/"), state=State.OPEN, max_size=None)
-    client.receive_data(data)
-    assert client.parser_exc is None, client.parser_exc
-    return [event for event in client.events_received() if isinstance(event, Frame)]
-
-
-class Sink:
-    """A server's "chat.frames" write: takes frames while `open`, refuses them otherwise."""
-
-    def __init__(self) -> None:
-        self.open = True
-        self.data = bytearray()
-
-    def write(self, frame: bytes) -> bool:
-        if not self.open:
-            return False
-        self.data += frame
-        return True
-
-    def received(self) -> list[dict[str, Any]]:
-        """Every frame written so far, decoded; the sink starts over."""
-        found = parsed(bytes(self.data))
-        self.data.clear()
-        assert all(frame.opcode is Opcode.TEXT and frame.fin for frame in found)
-        return [json.loads(frame.data) for frame in found]
 
 
 @given(st.text(max_size=70_000))
@@ -65,7 +34,7 @@ def test_text_frame_lengths_at_each_header_size(size):
 
 async def written_member(connect, name: str) -> tuple[Any, Sink]:
     sink = Sink()
-    client = await connect(extensions={frames.EXTENSION: {"write": sink.write}})
+    client = await connect(extensions=sink.extensions())
     await client.join(name)
     return client, sink
 

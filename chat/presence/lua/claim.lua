@@ -2,8 +2,9 @@
 -- member, ttl ms, coalesce above, pending ms, client address, limit, the
 -- member to take the name over from ('' for none), the epoch and size of
 -- the process's copy of the names ('' and 0 for none) -> the count, the
--- names (as listing()) and whether the join was noted for the room's next
--- diff, and for a take-over the member replaced; nil if a member's name has
+-- names (as listing()), whether the join was noted for the room's next diff,
+-- the join's serial (for a take-over, which is no join, the latest one), and
+-- for a take-over the member replaced; nil if a member's name has
 -- that name key or that skeleton key; 'full' if the room holds `limit`
 -- members already (0: none).
 local room, key, skeleton, name, member = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
@@ -27,7 +28,8 @@ if takeover ~= '' then
       if tab then joined = string.sub(joined, 1, tab - 1) end
       redis.call('HSET', jkey, key, joined .. '\t' .. ARGV[10])
       local count = tonumber(redis.call('HGET', p .. 'counts', room) or '0')
-      return {count, listing(room, ARGV[13], ARGV[14], count, ARGV[8]), 0, owner}
+      local serial = tonumber(redis.call('GET', p .. 'serial') or '0')
+      return {count, listing(room, ARGV[13], ARGV[14], count, ARGV[8]), 0, serial, owner}
     end
   end
 end
@@ -52,4 +54,4 @@ redis.call('ZADD', p .. 'deadlines', now + tonumber(ARGV[7]),
            room .. '\t' .. key .. '\t' .. member)
 local count = redis.call('HINCRBY', p .. 'counts', room, 1)
 return {count, listing(room, ARGV[13], ARGV[14], count, ARGV[8]),
-        note(room, '+', name, count, ARGV[8], ARGV[9])}
+        note(room, '+', name, count, ARGV[8], ARGV[9]), next_serial()}

@@ -74,8 +74,17 @@ local function note(room, mark, name, count, above, pending_ms)
   return 1
 end
 
--- Free `key` in `room`, and its skeleton, if `member` holds it: its name and
--- the count after, or nil if somebody else (or nobody) holds it.
+-- The next serial of the registry: every join and leave of every room takes
+-- one, in the order Redis ran them. A member's `joined` list is the room as of
+-- its claim's serial; an event numbered at or below it is in that list
+-- already, however late it reaches the member (chat/consumers.py, `listed`).
+local function next_serial()
+  return redis.call('INCR', p .. 'serial')
+end
+
+-- Free `key` in `room`, and its skeleton, if `member` holds it: its name, the
+-- count after and the leave's serial, or nil if somebody else (or nobody)
+-- holds it.
 local function drop(room, key, member)
   local hkey = p .. 'room:' .. room
   local held = redis.call('HGET', hkey, key)
@@ -92,5 +101,5 @@ local function drop(room, key, member)
     redis.call('HDEL', p .. 'counts', room)
     count = 0
   end
-  return name, count
+  return name, count, next_serial()
 end
