@@ -31,6 +31,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from .resp import Arg, pack
+
 logger = logging.getLogger(__name__)
 
 OnLost = Callable[[BaseException], Awaitable[None]]
@@ -80,8 +82,8 @@ class RedisPipeline:
         self._on_lost = on_lost
         self._name = name
         self._connection: Connection | None = None
-        # Commands not yet written, in call order.
-        self._outbox: list[tuple[Any, ...]] = []
+        # Commands not yet written, packed, in call order.
+        self._outbox: list[bytes] = []
         # One entry per command whose reply is still to be read, written or
         # not, in order: its caller's future, or None for a `send`.
         self._waiters: deque[asyncio.Future[Any] | None] = deque()
@@ -96,18 +98,19 @@ class RedisPipeline:
     def connected(self) -> bool:
         return self._connection is not None
 
-    async def execute(self, *args: Any) -> Any:
+    async def execute(self, *args: Arg) -> Any:
         """Run one command; its reply, or the error that Redis or the connection gave."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue(args, future)
         return await future
 
-    def send(self, *args: Any) -> None:
+    def send(self, *args: Arg) -> None:
         """Queue one command without waiting for it (PUBLISH); errors go to `on_lost`."""
         self._queue(args, None)
 
-    def _queue(self, args: tuple[Any, ...], waiter: asyncio.Future[Any] | None) -> None:
-        self._outbox.append(args)
+    def _queue(self, args: tuple[Arg, ...], waiter: asyncio.Future[Any] | None) -> None:
+        # Packed here, so that an argument Redis cannot take is the caller's error.
+        self._outbox.append(pack(args))
         self._waiters.append(waiter)
         self._wake.set()
         if self._writer is None or self._writer.done():
@@ -135,9 +138,7 @@ class RedisPipeline:
                 # then trips the replies' deadline.
                 self._written += len(commands)
                 self._replies_due.set()
-                await connection.send_packed_command(
-                    connection.pack_commands(commands), check_health=False
-                )
+                await connection.send_packed_command(b"".join(commands), check_health=False)
         except asyncio.CancelledError:
             raise
         except (RedisError, OSError) as error:

@@ -82,7 +82,8 @@ def count_writes(monkeypatch, command: bytes) -> list[int]:
     write = Connection.send_packed_command
 
     async def counted(self, packed, check_health=True):
-        writes.append(b"".join(packed).count(command))
+        data = packed if isinstance(packed, bytes) else b"".join(packed)
+        writes.append(data.count(command))
         return await write(self, packed, check_health)
 
     monkeypatch.setattr(Connection, "send_packed_command", counted)

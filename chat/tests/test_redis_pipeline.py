@@ -146,3 +146,17 @@ async def test_a_down_redis_fails_each_call_and_a_later_one_reconnects(make_pipe
     assert lost and all(isinstance(error, (RedisConnectionError, OSError)) for error in lost)
     redis_server.start()
     assert await asyncio.wait_for(pipeline.execute("ECHO", "up"), DEADLINE) == b"up"
+
+
+async def test_an_argument_redis_cannot_take_is_the_callers_error_and_nothing_is_sent(
+    make_pipeline,
+):
+    lost: list[BaseException] = []
+    pipeline = make_pipeline(lost)
+    await pipeline.execute("SET", "n", 1)
+    with pytest.raises(TypeError):
+        pipeline.send("SET", "n", 2.5)
+    with pytest.raises(TypeError):
+        await pipeline.execute("SET", "n", None)
+    assert await pipeline.execute("GET", "n") == b"1"
+    assert lost == []
