@@ -76,6 +76,8 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         # claim to (before its join): a numbered event at or below it is
         # not delivered again (the hand-over from a replay to live frames).
         self.seen = 0
+        # The run of offsets `seen` counts in (the room's epoch at the join).
+        self.epoch = ""
         # The registry's serial that this member's `joined` list is as of: a
         # join or leave numbered at or below it is in the list already and is
         # not told again (its publish was still on its way, from this
@@ -294,7 +296,7 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         else:
             history = await self.channel_layer.group_position(self.group)
             recovered = False
-        self.seen = history.top
+        self.seen, self.epoch = history.top, history.epoch
         if resume is not None:
             self.counts.recovery(recovered=recovered)
         if claim.replaced is not None:
@@ -493,15 +495,21 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         """A frame from the room: pass it on unless this connection sent it.
 
         A chat message comes numbered (`offset`): one this member was given
-        in a replay, or that is from before its join, is not given again;
-        its own comes back to be acknowledged. A join or leave comes with the
-        registry's `serial`: one already in this member's `joined` list is
-        not told again.
+        in a replay, or that is from before its join, is not given again,
+        unless it is of a new run of the room's offsets (the Redis layer
+        gives each message its run's `epoch`); its own comes back to be
+        acknowledged. A join or leave comes with the registry's `serial`:
+        one already in this member's `joined` list is not told again.
         """
         offset = event.get("offset")
         if offset is not None:
             if offset <= self.seen:
-                return
+                epoch = event.get("epoch", self.epoch)
+                if epoch == self.epoch:
+                    return
+                # The room's window was lost while this member stayed (Redis
+                # forgot it): a new run of offsets, from 1 again.
+                self.epoch = epoch
             self.seen = offset
         elif event.get("serial", math.inf) <= self.listed:
             return
@@ -528,7 +536,8 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         offset = event.get("offset")
         if offset is not None:
             if offset <= self.seen:
-                return True
+                # Had already, unless a new run of offsets began (chat_broadcast).
+                return event.get("epoch", self.epoch) == self.epoch
         elif event.get("serial", math.inf) <= self.listed:
             return True
         if event["sender"] == self.channel_name:

@@ -22,8 +22,9 @@ BROADCAST = "chat.broadcast"
 # serial has it in the list already and drops it.
 # A room's chat message is a BROADCAST too, sent with the layer's
 # `group_send_numbered` ("history" extension): the layer adds `offset` to the
-# event and to its frame, and gives it to the sender as well, with "ack"
-# ({client_id, id, ts}, or None) for the sender alone to acknowledge.
+# event and to its frame (the Redis layer adds the run's `epoch` to the event
+# too), and gives it to the sender as well, with "ack" ({client_id, id, ts},
+# or None) for the sender alone to acknowledge.
 # To a member whose name a rejoin with its resume token took over: close
 # with 4409; it has left already, so it announces nothing.
 REPLACED = "chat.replaced"

@@ -356,3 +356,27 @@ async def test_a_redis_that_lost_its_data_starts_a_new_epoch(make_layer, redis_s
     assert after.epoch != before.epoch and after.top == 0
     # A token of the old epoch recovers nothing (the consumer compares epochs).
     assert (await layer.group_history(GROUP, after=0, keep=100, seconds=120)).texts == ()
+
+
+async def test_each_message_carries_its_runs_epoch_and_a_lost_window_starts_a_new_run(
+    make_layer, redis_server
+):
+    """A room's window key can go while members stay (a day without a message,
+    a flush): their next messages are of a new run, numbered from 1 again, and
+    the event says so, or the members would drop them as heard already."""
+    layer = make_layer()
+    member = await layer.new_channel()
+    await layer.group_add(GROUP, member)
+    first = await layer.group_position(GROUP)
+    await layer.group_send_numbered(GROUP, numbered(1, "a"), keep=100, seconds=120)
+    heard = await receive(layer, member)
+    assert (heard["offset"], heard["epoch"]) == (1, first.epoch)
+    client = redis.asyncio.Redis.from_url(redis_server.url, socket_timeout=2)
+    try:
+        await client.delete(f"chat:layer:window:{GROUP}")
+    finally:
+        await client.aclose()
+    await layer.group_send_numbered(GROUP, numbered(2, "a"), keep=100, seconds=120)
+    heard = await receive(layer, member)
+    assert heard["offset"] == 1 and heard["epoch"] != first.epoch
+    assert (await layer.group_position(GROUP)).epoch == heard["epoch"]

@@ -39,7 +39,7 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
 
 
 def unnumbered(expired: list[Expired]) -> list[Expired]:
-    """The members found expired, without the serials of their leaves (test_presence_order)."""
+    """The members found expired, without the serials of their leaves (test_heard_already)."""
     return [dataclasses.replace(gone, serial=0) for gone in expired]
 
 

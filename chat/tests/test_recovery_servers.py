@@ -10,6 +10,7 @@ import asyncio
 import signal
 
 import pytest
+import redis.asyncio
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
@@ -160,3 +161,36 @@ async def test_a_drain_under_steady_traffic_loses_nothing_for_members_who_resume
         # Every message once, in order: the replay and the live frames met without a seam.
         assert offsets == acked
     assert one.process.wait(10) == 0
+
+
+async def test_members_who_stayed_hear_a_new_run_of_offsets_after_redis_lost_the_window(
+    start_pair, redis_server, server_database
+):
+    """The window's key expires after a day without a message or a join, with
+    members still connected (or an operator flushes it): the room's offsets
+    start again at 1, and those members must still hear every message."""
+    await chat_settings(server_database, "rate_limit_per_second=0")
+    one, two = start_pair()
+    async with ws_connect(url(one)) as shun, ws_connect(url(two)) as ikki:
+        await join(shun, "Shun")
+        before = await join(ikki, "Ikki")
+        await recv_type(shun, "presence")
+        for n in range(3):
+            await send(shun, {"message": f"old {n}"})
+            assert (await recv_type(ikki, "message"))["offset"] == n + 1
+        client = redis.asyncio.Redis.from_url(redis_server.url, socket_timeout=2)
+        try:
+            assert await client.delete("chat:layer:window:chat.lobby") == 1
+        finally:
+            await client.aclose()
+        for n in range(4):
+            await send(shun, {"message": f"new {n}", "client_id": str(n)})
+            assert (await recv_type(shun, "ack"))["offset"] == n + 1
+            heard = await recv_type(ikki, "message")
+            assert (heard["message"], heard["offset"]) == (f"new {n}", n + 1)
+        # A rejoin with a token of the lost run recovers nothing, as SPEC says.
+        async with ws_connect(url(one)) as back:
+            await send(
+                back, {"type": "join", "name": "Ikki", "resume": before["resume"], "offset": 3}
+            )
+            assert (await recv_type(back, "joined"))["recovered"] is False

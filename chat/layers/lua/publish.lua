@@ -2,13 +2,18 @@
 -- one atomic step, so that every process hears the room's messages in
 -- offset order (Redis delivers a channel's messages in publish order).
 -- ARGV: window key, stream key, Redis channel, the event as JSON without its
--- text, the message frame's JSON text (ending with '}'), messages to keep
--- (0: none), window ms, an epoch for a new run of offsets, window key ttl ms
--- -> the message's offset.
+-- text (an object with keys), the message frame's JSON text (ending with '}'),
+-- messages to keep (0: none), window ms, an epoch for a new run of offsets,
+-- window key ttl ms -> the message's offset. The event published carries the
+-- run's epoch, so that a member who stayed while the window was lost (its
+-- key expired or was flushed) takes the new run's offsets, which start at 1.
 local meta, stream = ARGV[1], ARGV[2]
-if redis.call('HSETNX', meta, 'epoch', ARGV[8]) == 1 then
+local epoch = ARGV[8]
+if redis.call('HSETNX', meta, 'epoch', epoch) == 1 then
   -- A new run of offsets: what an older run left in the stream is not of it.
   redis.call('DEL', stream)
+else
+  epoch = redis.call('HGET', meta, 'epoch')
 end
 local top = redis.call('HINCRBY', meta, 'top', 1)
 redis.call('PEXPIRE', meta, ARGV[9])
@@ -21,5 +26,6 @@ if tonumber(ARGV[6]) > 0 then
              'd', text)
   redis.call('PEXPIRE', stream, ARGV[7])
 end
-redis.call('PUBLISH', ARGV[3], '#' .. offset .. ' ' .. ARGV[4] .. '\n' .. text)
+local head = string.sub(ARGV[4], 1, -2) .. ',"epoch":"' .. epoch .. '"}'
+redis.call('PUBLISH', ARGV[3], '#' .. offset .. ' ' .. head .. '\n' .. text)
 return top

@@ -1,10 +1,14 @@
-"""A join or leave that reaches a member after its `joined` list has it is not told again.
+"""What a member has heard already is not told again, and nothing else is dropped as such.
 
 A join is published after its claim, and across processes the publish can
 reach Redis after another member's claim and subscription: that member's
 `joined` list has the name already, and the join would then come a second
 time, with a stale count. The registry numbers every join and leave (its
 serial); a member drops an event numbered at or below its own claim's.
+
+A message is dropped when its offset is at or below the member's latest,
+but only within one run of offsets (epoch): when Redis loses a room's
+window, the offsets start again at 1, and members who stayed hear them.
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ from __future__ import annotations
 import pytest
 from channels.layers import get_channel_layer
 
+from chat import events
 from chat.presence import get_presence
 from chat.presence.announce import announce
 from chat.presence.base import Claim, Release
+from chat.rooms import group_name
 
 from .frame_sink import Sink
 
@@ -136,3 +142,40 @@ async def test_processes_on_one_redis_share_the_serials(make_presence):
             (await registry.claim(room="lobby", name=f"N{index}", member=f"m{index}")).serial
         )
     assert serials == sorted(set(serials)), serials
+
+
+def numbered(offset: int, epoch: str, text: str) -> dict:
+    """A room message as the Redis layer's subscriber hands it over: with its run's epoch."""
+    frame = {"type": "message", "room": ROOM, "name": "Shiryu", "message": text, "offset": offset}
+    event = events.message_event(frame, sender=ELSEWHERE, ack=None)
+    return {**event, "offset": offset, "epoch": epoch}
+
+
+@pytest.mark.parametrize("delivery", ["queued", "written"])
+async def test_a_new_run_of_offsets_is_heard_and_a_repeat_of_the_same_run_is_not(
+    connect, delivery
+):
+    """Offsets say what a member had already only within one run (epoch) of them."""
+    sink = Sink()
+    seiya = await connect(extensions=sink.extensions() if delivery == "written" else None)
+    epoch = (await seiya.join("Seiya"))["epoch"]
+    layer, group = get_channel_layer(), group_name(ROOM)
+    sent = [numbered(1, epoch, "a"), numbered(2, epoch, "b"), numbered(2, epoch, "b again")]
+    # Redis lost the window: the room counts from 1 again, in a new epoch.
+    sent += [numbered(1, "new", "c"), numbered(2, "new", "d"), numbered(2, "new", "d again")]
+    for event in sent:
+        await layer.group_send(group, event)
+    # Written by the server as they came, until the new run's first message,
+    # which goes the queued way (chat_broadcast), and everything after it too.
+    heard = sink.received()
+    assert [frame["message"] for frame in heard] == (["a", "b"] if delivery == "written" else [])
+    while len(heard) < 4:
+        heard.append(await seiya.receive_type("message"))
+    assert [(frame["message"], frame["offset"]) for frame in heard] == [
+        ("a", 1),
+        ("b", 2),
+        ("c", 1),
+        ("d", 2),
+    ]
+    await seiya.assert_silent()
+    assert sink.received() == []
