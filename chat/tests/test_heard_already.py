@@ -152,9 +152,7 @@ def numbered(offset: int, epoch: str, text: str) -> dict:
 
 
 @pytest.mark.parametrize("delivery", ["queued", "written"])
-async def test_a_new_run_of_offsets_is_heard_and_a_repeat_of_the_same_run_is_not(
-    connect, delivery
-):
+async def test_a_new_run_of_offsets_is_heard_and_a_repeat_of_the_same_run_is_not(connect, delivery):
     """Offsets say what a member had already only within one run (epoch) of them."""
     sink = Sink()
     seiya = await connect(extensions=sink.extensions() if delivery == "written" else None)
