@@ -306,3 +306,20 @@ async def test_joins_sent_together_each_list_the_room_up_to_their_own(make_prese
         members = claim.members
         assert members is not None and members == final[: len(members)]
         assert members[-1] == f"n{n}"
+
+
+async def test_a_lost_serial_counter_starts_again_above_every_serial_given(
+    make_presence, redis_server
+):
+    """Members who stayed compare serials with their claims': a counter flushed
+    or evicted must not start again at 1, or they would drop the joins after."""
+    presence = make_presence()
+    before = await presence.claim(room="lobby", name="Seiya", member="m1")
+    checker = redis.Redis.from_url(redis_server.url, socket_timeout=2)
+    try:
+        assert checker.delete(PREFIX + "serial") == 1
+    finally:
+        checker.close()
+    after = await presence.claim(room="lobby", name="Shiryu", member="m2")
+    released = await presence.release(room="lobby", name="Seiya", member="m1")
+    assert before.serial < after.serial < released.serial

@@ -78,8 +78,17 @@ end
 -- one, in the order Redis ran them. A member's `joined` list is the room as of
 -- its claim's serial; an event numbered at or below it is in that list
 -- already, however late it reaches the member (chat/consumers.py, `listed`).
+-- A counter that is new, or was lost (flushed, evicted) while members stayed,
+-- starts at the time in microseconds: above every serial given before, unless
+-- rooms made more than a million joins and leaves a second.
 local function next_serial()
-  return redis.call('INCR', p .. 'serial')
+  local serial = redis.call('INCR', p .. 'serial')
+  if serial == 1 then
+    local t = redis.call('TIME')
+    serial = tonumber(t[1]) * 1000000 + tonumber(t[2])
+    redis.call('SET', p .. 'serial', string.format('%d', serial))
+  end
+  return serial
 end
 
 -- Free `key` in `room`, and its skeleton, if `member` holds it: its name, the
