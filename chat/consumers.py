@@ -30,7 +30,7 @@ from .ids import new_message_id, now_ms
 from .moderation import services as moderation
 from .moderation import watch
 from .moderation.verdicts import NO_ROOM, Verdict, slow_mode_wait, verdict
-from .presence import Claim, get_presence
+from .presence import Claim, Release, get_presence
 from .presence.announce import announce
 from .protocol import JoinFrame, MessageFrame, PingFrame, ProtocolError, TypingFrame
 from .ratelimit import EventWindow, TokenBucket
@@ -305,13 +305,7 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         else:
             # Numbered: whoever claims a name after this member has it in its
             # members list already and drops the join, however late it comes.
-            await self.announce(
-                event="join",
-                name=name,
-                count=claim.count,
-                noted=claim.noted,
-                serial=claim.serial,
-            )
+            await self.announce(event="join", name=name, outcome=claim)
         # A recovered rejoin keeps the first join's offset: never anything from before it.
         first = token.first if token is not None and recovered else history.top
         resume_token = ResumeToken(
@@ -383,13 +377,7 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
         """
         released = await self.presence.release(room=self.room, name=name, member=self.channel_name)
         if claim.noted and released is not None:
-            await self.announce(
-                event="leave",
-                name=name,
-                count=released.count,
-                noted=released.noted,
-                serial=released.serial,
-            )
+            await self.announce(event="leave", name=name, outcome=released)
 
     def check_can_say(self, message: str, config: ChatConfig, *, client_id: str | None) -> None:
         """Check a chat message's text, the room's slow mode, then take a rate-limit token."""
@@ -452,13 +440,7 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
             )
             await self.channel_layer.group_discard(self.group, self.channel_name)
             if released is not None:
-                await self.announce(
-                    event="leave",
-                    name=name,
-                    count=released.count,
-                    noted=released.noted,
-                    serial=released.serial,
-                )
+                await self.announce(event="leave", name=name, outcome=released)
         except REDIS_ERRORS as error:
             # The entry is no longer refreshed, so it expires and another
             # process's sweep announces this leave once Redis is back.
@@ -471,19 +453,15 @@ class ChatConsumer(LeanDispatchMixin, AsyncJsonWebsocketConsumer):
                 extra={"room": self.room, "channel": self.channel_name},
             )
 
-    async def announce(
-        self, *, event: str, name: str, count: int, noted: bool, serial: int
-    ) -> None:
-        """Tell the others of this member's join or leave, numbered `serial` by the registry."""
+    async def announce(self, *, event: str, name: str, outcome: Claim | Release) -> None:
+        """Tell the others of this member's join or leave, as the registry answered it."""
         await announce(
             feed=self.presence.feed,
             layer=self.channel_layer,
             room=self.room,
             event=event,
             name=name,
-            count=count,
-            noted=noted,
-            serial=serial,
+            outcome=outcome,
             sender=self.channel_name,
         )
 

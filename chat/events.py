@@ -53,7 +53,7 @@ def room_event(frame: dict[str, Any], *, sender: str = "") -> dict[str, Any]:
 
 def presence_event(frame: dict[str, Any], *, sender: str, serial: int) -> dict[str, Any]:
     """The BROADCAST event of a join or leave, numbered `serial` by the registry."""
-    return {"type": BROADCAST, "sender": sender, "text": protocol.encode(frame), "serial": serial}
+    return {**room_event(frame, sender=sender), "serial": serial}
 
 
 def message_event(

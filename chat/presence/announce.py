@@ -8,7 +8,7 @@ from channels.layers import BaseChannelLayer
 
 from .. import events, protocol
 from ..rooms import group_name
-from .base import Feed
+from .base import Claim, Expired, Feed, Release
 
 
 async def announce(
@@ -18,24 +18,25 @@ async def announce(
     room: str,
     event: str,
     name: str,
-    count: int,
-    noted: bool,
-    serial: int,
+    outcome: Claim | Release | Expired,
     sender: str = "",
 ) -> None:
-    """Tell the room's members of `name`'s join or leave (`event`), `count` members after it.
+    """Tell the room's members of `name`'s join or leave (`event`), as the registry made it.
 
-    A large room's feed takes the event into its next diff, which goes to
-    every member; otherwise a presence frame goes now to every member but
-    `sender` (the member who joined hears `joined` instead), numbered with
-    the registry's `serial` for it, so that a member whose `joined` list
-    came later, and has it already, drops it. `noted`: the registry put
-    the event in the room's shared diff already.
+    `outcome` is what the registry answered: the room's count after the
+    event, whether it noted the event in the room's shared diff already,
+    and its serial. A large room's feed takes the event into its next
+    diff, which goes to every member; otherwise a presence frame goes now
+    to every member but `sender` (the member who joined hears `joined`
+    instead), numbered with the serial, so that a member whose `joined`
+    list came later, and has it already, drops it.
     """
     group = group_name(room)
     publish = functools.partial(events.publish, layer, group)
+    count = outcome.count
     if not await feed.coalesce(
-        room=room, event=event, name=name, count=count, publish=publish, noted=noted
+        room=room, event=event, name=name, count=count, publish=publish, noted=outcome.noted
     ):
         frame = protocol.presence_frame(event=event, name=name, count=count)
-        await layer.group_send(group, events.presence_event(frame, sender=sender, serial=serial))
+        presence = events.presence_event(frame, sender=sender, serial=outcome.serial)
+        await layer.group_send(group, presence)

@@ -36,9 +36,7 @@ async def announce_expired(expired: Sequence[Expired], *, feed: Feed) -> None:
             room=gone.room,
             event="leave",
             name=gone.name,
-            count=gone.count,
-            noted=gone.noted,
-            serial=gone.serial,
+            outcome=gone,
         )
 
 

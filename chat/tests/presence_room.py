@@ -74,9 +74,7 @@ class Room:
             room=self.name,
             event=event,
             name=name,
-            count=outcome.count,
-            noted=outcome.noted,
-            serial=outcome.serial,
+            outcome=outcome,
         )
 
     async def next(self, timeout: float = DEADLINE) -> dict[str, Any]:

@@ -39,9 +39,7 @@ async def announce_late(event: str, name: str, outcome: Claim | Release) -> None
         room=ROOM,
         event=event,
         name=name,
-        count=outcome.count,
-        noted=outcome.noted,
-        serial=outcome.serial,
+        outcome=outcome,
         sender=ELSEWHERE,
     )
 
